@@ -1,0 +1,1 @@
+"""cases: one case per young person, their trajectory and its breaks."""

@@ -1,0 +1,165 @@
+"""What cases does with the events it consumes: a registration opens (or joins, or reopens)
+a case; handover steps are tracked, and a started handover goes on as a work or training
+episode."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.cases.models import Case, CaseHandover, EpisodeRow
+from services.cases.service import (
+    SERVICE,
+    add_timeline,
+    after_episode_change,
+    bump_version,
+    involve,
+    record_change,
+)
+from services.cases.trajectory import Outcome
+from shared.domain import LifeDomain, Province, age_band, age_on
+from shared.events.contracts import (
+    CaseOpened,
+    HandoverChanged,
+    HandoverStarted,
+    RegistrationAccepted,
+)
+from shared.messaging import outbox
+
+
+async def open_or_join(session: AsyncSession, *, registration: RegistrationAccepted) -> Case:
+    """One case per person_ref: a new one, or the registrant joins the existing case."""
+    now = datetime.now(UTC)
+    case = (
+        await session.exec(select(Case).where(Case.person_ref == registration.person_ref))
+    ).first()
+    if case is None:
+        case = Case(
+            id=str(uuid.uuid4()),
+            person_ref=registration.person_ref,
+            birth_date=registration.birth_date,
+            province=registration.province.value,
+            municipality_nis=registration.municipality_nis,
+            registrant_org=registration.registrant_org,
+            opened_at=now,
+            updated_at=now,
+        )
+        session.add(case)
+        await session.flush()
+        await involve(session, case.id, registration.registrant_org, "registrant")
+        add_timeline(
+            session,
+            case,
+            "opened",
+            {"registrant_org": registration.registrant_org},
+            actor=("brug", registration.registrant_org),
+        )
+        await outbox.publish(
+            session,
+            service=SERVICE,
+            name="case.opened",
+            subject=case.id,
+            data=CaseOpened(
+                case_id=case.id,
+                person_ref=case.person_ref,
+                province=Province(case.province),
+                age_band=age_band(age_on(case.birth_date, now.date())),
+                registrant_org=case.registrant_org,
+                opened_at=now,
+            ),
+        )
+        return case
+    if case.status == "closed":
+        # Registered again after the case closed: the case opens again, nothing is lost.
+        await involve(session, case.id, registration.registrant_org, "registrant")
+        case.status, case.closed_on = "open", None
+        session.add(case)
+        await bump_version(session, case)
+        await record_change(
+            session,
+            case,
+            "reopened",
+            {"org": registration.registrant_org},
+            actor=("brug", registration.registrant_org),
+        )
+        return case
+    if await involve(session, case.id, registration.registrant_org, "registrant"):
+        await bump_version(session, case)
+        await record_change(
+            session,
+            case,
+            "involved_org_added",
+            {"org": registration.registrant_org},
+            actor=("brug", registration.registrant_org),
+        )
+    return case
+
+
+HANDOVER_EPISODES = uuid.UUID("5f0c6f3e-6a43-4d0e-9a39-6f1c2b9a7d10")
+
+
+def handover_episode_id(handover_id: str) -> str:
+    """The work or training episode a handover becomes: one per handover, replay-safe."""
+    return str(uuid.uuid5(HANDOVER_EPISODES, handover_id))
+
+
+async def start_handover_episode(session: AsyncSession, *, handover: HandoverStarted) -> None:
+    """The young person started with the partner: the trajectory goes on in work or training."""
+    case = await session.get(Case, handover.case_id)
+    if case is None or case.status == "closed":
+        return
+    episode_id = handover_episode_id(handover.handover_id)
+    if await session.get(EpisodeRow, episode_id) is not None:
+        return
+    partner = handover.partner_id or handover.sender_org
+    episode = EpisodeRow(
+        id=episode_id,
+        case_id=case.id,
+        domain=LifeDomain.work.value,
+        kind="job" if handover.destination == "work" else "training",
+        provider_org=partner,
+        start_date=handover.start_date,
+        created_at=datetime.now(UTC),
+    )
+    session.add(episode)
+    # The partner provides the episode but is not involved in the case: a partner never
+    # reads a case (SPEC section 6), whatever its organisation id.
+    await bump_version(session, case)
+    await after_episode_change(
+        session, case, None, episode, "episode_added", actor=("brug", partner)
+    )
+
+
+async def interrupt_handover_episode(session: AsyncSession, *, handover: HandoverChanged) -> None:
+    """The young person dropped out after starting: the episode ends `interrupted`."""
+    episode = await session.get(EpisodeRow, handover_episode_id(handover.handover_id))
+    if episode is None or episode.end_date is not None:
+        return
+    case = await session.get(Case, episode.case_id)
+    if case is None or case.status == "closed":
+        return
+    episode.end_date = max(handover.on, episode.start_date)
+    episode.outcome = Outcome.interrupted.value
+    session.add(episode)
+    await bump_version(session, case)
+    await after_episode_change(
+        session, case, None, episode, "episode_ended", actor=("brug", episode.provider_org)
+    )
+
+
+async def track_handover(session: AsyncSession, *, handover: HandoverChanged) -> None:
+    """Remember the handover's state, to refuse closing a case with someone on the bridge."""
+    row = await session.get(CaseHandover, handover.handover_id)
+    if row is None:
+        session.add(
+            CaseHandover(
+                handover_id=handover.handover_id, case_id=handover.case_id, status=handover.status
+            )
+        )
+    else:
+        row.status = handover.status
+        session.add(row)
+    await session.flush()

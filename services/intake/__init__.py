@@ -1,0 +1,1 @@
+"""intake: registrations and the only copy of identities."""

@@ -1,0 +1,1 @@
+"""signals: a bare service for now (health endpoints); built in its own issue."""

@@ -1,0 +1,35 @@
+"""Event handlers of the signals service: blocked periods and involvement from case events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.signals import service
+from shared.events.contracts import CaseOpened, CaseUpdated
+from shared.events.envelope import Envelope
+from shared.events.streams import service_stream
+from shared.runtime import Subscriptions
+
+
+async def on_block_change(session: AsyncSession, event: Envelope[Any]) -> None:
+    """case.blocked, case.unblocked, case.closed: the case's blocked periods change."""
+    await service.apply_case_event(session, event.data.case_id, event.data)
+
+
+async def on_involvement(session: AsyncSession, event: Envelope[Any]) -> None:
+    assert isinstance(event.data, CaseOpened | CaseUpdated)
+    await service.remember_involvement(session, event.data)
+
+
+def subscriptions() -> Subscriptions:
+    return {
+        service_stream("cases"): {
+            "case.opened": on_involvement,
+            "case.updated": on_involvement,
+            "case.blocked": on_block_change,
+            "case.unblocked": on_block_change,
+            "case.closed": on_block_change,
+        }
+    }

@@ -1,0 +1,1 @@
+"""Code shared by the four brug services: settings, database, events, messaging, auth."""

@@ -1,0 +1,1 @@
+"""Event envelope, payload contracts and stream names."""

@@ -1,0 +1,1 @@
+"""Reliable messaging: outbox, inbox, consumer groups, reclaim and dead letters."""

@@ -1,0 +1,209 @@
+"""Transactional outbox: events are rows committed with the change; a relay publishes them.
+
+The relay is woken right after each commit and polls slowly as a safety net. On PostgreSQL it
+claims rows with FOR UPDATE SKIP LOCKED, so replicas can relay side by side. A crash between
+XADD and marking republishes the same CloudEvent id, which consumers deduplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from redis.asyncio import Redis
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.db import Database
+from shared.events import envelope as env
+from shared.events.contracts import Payload
+from shared.events.streams import service_stream
+from shared.messaging.tables import OutboxEvent
+from shared.metrics import EVENTS_PUBLISHED
+from shared.telemetry import current_traceparent
+
+log = logging.getLogger("brug.outbox")
+outbox_table: sa.Table = OutboxEvent.__table__  # type: ignore[attr-defined]
+
+
+async def publish(
+    session: AsyncSession,
+    *,
+    service: str,
+    name: str,
+    subject: str,
+    data: Payload,
+    stream: str | None = None,
+) -> env.Envelope[Any]:
+    """Queue an event in the caller's transaction; it leaves only if that commits."""
+    envelope = env.build(
+        service=service,
+        name=name,
+        subject=subject,
+        data=data,
+        traceparent=current_traceparent(),
+    )
+    await enqueue(session, envelope, stream or service_stream(service))
+    return envelope
+
+
+async def enqueue(session: AsyncSession, envelope: env.Envelope[Any], stream: str) -> None:
+    """Queue a built envelope for `stream` in the caller's transaction."""
+    await session.execute(
+        outbox_table.insert().values(
+            event_id=envelope.id,
+            stream=stream,
+            event_type=envelope.type,
+            envelope=envelope.model_dump_json(),
+            created_at=datetime.now(UTC),
+        )
+    )
+
+
+async def publish_many(
+    session: AsyncSession,
+    *,
+    service: str,
+    events: list[tuple[str, str, Payload]],
+    stream: str | None = None,
+) -> int:
+    """Queue many `(name, subject, payload)` events in one statement (sweeps, batches)."""
+    if not events:
+        return 0
+    traceparent = current_traceparent()
+    now = datetime.now(UTC)
+    rows = []
+    for name, subject, data in events:
+        envelope = env.build(
+            service=service, name=name, subject=subject, data=data, traceparent=traceparent
+        )
+        rows.append(
+            {
+                "event_id": envelope.id,
+                "stream": stream or service_stream(service),
+                "event_type": envelope.type,
+                "envelope": envelope.model_dump_json(),
+                "created_at": now,
+            }
+        )
+    await session.execute(outbox_table.insert(), rows)
+    return len(rows)
+
+
+class OutboxRelay:
+    """Publishes pending outbox rows in order, in pipelined XADD batches."""
+
+    def __init__(
+        self, db: Database, redis: Redis, *, batch_size: int = 500, poll_seconds: float = 1.0
+    ) -> None:
+        self.db = db
+        self.redis = redis
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.gather_seconds = 0.005
+        self._one_at_a_time = asyncio.Lock()  # run() and flush() never publish a row twice
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Relay until stopped; errors (Redis away, say) are logged and retried."""
+        while not self._stopping:
+            try:
+                while await self.relay_once() == self.batch_size:
+                    pass
+            except Exception:
+                log.exception("outbox relay failed; retrying")
+                await asyncio.sleep(self.poll_seconds)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+                # Woken by a commit: let the commits of the next few milliseconds join, so
+                # that under load one relay round carries many events, not one each.
+                await asyncio.sleep(self.gather_seconds)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def stop(self) -> None:
+        """Stop the loop and publish what is left."""
+        self._stopping = True
+        self._wake.set()
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Publish until nothing (publishable) is left."""
+        while await self.relay_once():
+            pass
+
+    async def relay_once(self) -> int:
+        """Publish one batch of pending rows; returns how many were published.
+
+        Rows whose XADD fails stay pending and are retried; the others are marked, so one bad
+        row neither blocks the outbox nor makes the rest go out again.
+        """
+        query = (
+            sa.select(outbox_table.c.id, outbox_table.c.stream, outbox_table.c.envelope)
+            .where(outbox_table.c.published_at.is_(None))
+            .order_by(outbox_table.c.id)
+            .limit(self.batch_size)
+        )
+        async with self._one_at_a_time:
+            return await self._relay_batch(query)
+
+    async def _relay_batch(self, query: Any) -> int:
+        if self.db.sqlite:
+            # One relay per SQLite file: read, publish, then mark in a short write, so no
+            # write lock is held while Redis answers.
+            async with self.db.reading() as session:
+                rows = (await session.execute(query)).all()
+            published = await self._publish(rows)
+            if published:
+                async with self.db.transaction(notify=False) as session:
+                    await self._mark(session, published)
+            return len(published)
+        async with self.db.sessions() as session, session.begin():
+            rows = (await session.execute(query.with_for_update(skip_locked=True))).all()
+            published = await self._publish(rows)
+            await self._mark(session, published)
+        return len(published)
+
+    async def _publish(self, rows: Sequence[Any]) -> list[int]:
+        if not rows:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for row in rows:
+                pipe.xadd(row.stream, {env.ENTRY_FIELD: row.envelope})
+            results = await pipe.execute(raise_on_error=False)
+        published = []
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, Exception):
+                log.error(
+                    "outbox row %s not published to %s: %s",
+                    row.id,
+                    row.stream,
+                    type(result).__name__,
+                )
+            else:
+                published.append(row.id)
+        EVENTS_PUBLISHED.inc(len(published))
+        return published
+
+    async def _mark(self, session: AsyncSession, ids: list[int]) -> None:
+        if ids:
+            await session.execute(
+                outbox_table.update()
+                .where(outbox_table.c.id.in_(ids))
+                .values(published_at=datetime.now(UTC))
+            )
+
+    async def backlog(self) -> int:
+        async with self.db.reading() as session:
+            count = await session.scalar(
+                sa.select(sa.func.count()).where(outbox_table.c.published_at.is_(None))
+            )
+        return int(count or 0)
