@@ -136,16 +136,19 @@ async def test_a_webhook_that_never_answers_ends_in_the_dead_letters_with_an_ale
     ):
         hid = await offer_to_webhook_partner(intake, cases, handover, url)
 
-        async def dead() -> bool:
-            return bool(await redis.xlen(deadletter_stream()))
+        async def dead_and_alerted() -> bool:
+            """The dead letter is written before the alert's transaction commits: wait for both."""
+            if not await redis.xlen(deadletter_stream()):
+                return False
+            entries = await redis.xrange(service_stream("handover"))
+            return any(
+                json.loads(f[b"event"])["type"] == "brug.handover.delivery_failed.v1"
+                and json.loads(f[b"event"])["subject"] == hid
+                for _, f in entries
+            )
 
-        await eventually(dead, timeout=15)
-        await handover.app.state.runtime.relay.flush()
+        await eventually(dead_and_alerted, timeout=15)
     assert len(hook.requests) == 3  # the first attempt and two retries
     [(_, letter)] = await redis.xrange(deadletter_stream())
     assert b"webhook undelivered after 3 attempts: HTTP 503" in letter[b"reason"]
     assert json.loads(letter[b"entry.event"])["data"]["handover_id"] == hid
-    events = [json.loads(f[b"event"]) for _, f in await redis.xrange(service_stream("handover"))]
-    assert any(
-        e["type"] == "brug.handover.delivery_failed.v1" and e["subject"] == hid for e in events
-    )
