@@ -3,10 +3,12 @@ only its own stream. The rules use Redis 7 selectors: a set of commands on a set
 
 from __future__ import annotations
 
+from shared.auth import rate_key_prefix
 from shared.events.streams import DEADLETTER, PUBLISHING_STREAMS
 
 CONNECT = "+ping +hello +auth +client|setname +client|id +info +select"
 PUBLISH = "+xadd +xinfo|stream +xlen"
+RATE_LIMIT = "+set +incrby"
 CONSUME = (
     "+xreadgroup +xack +xautoclaim +xclaim +xpending +xgroup|create +xgroup|createconsumer "
     "+xinfo|groups +xinfo|stream +xrange"
@@ -26,7 +28,8 @@ def _keys(prefix: str, *names: str) -> str:
 
 def service_rules(service: str, prefix: str = "") -> str:
     """What a service's Redis user may do: publish to its stream (and, for handover, to the
-    partner streams), consume with its group, and write dead letters."""
+    partner streams), consume with its group, write dead letters and count its writes per
+    organisation (the rate limit)."""
     own = [PUBLISHING_STREAMS[service], DEADLETTER]
     if service == "handover":
         own.append("brug.partner.*")
@@ -34,7 +37,8 @@ def service_rules(service: str, prefix: str = "") -> str:
     return (
         f"resetkeys resetchannels -@all {CONNECT} "
         f"({_keys(prefix, *own)} {PUBLISH}) "
-        f"({_keys(prefix, *consumed)} {CONSUME})"
+        f"({_keys(prefix, *consumed)} {CONSUME}) "
+        f"(~{rate_key_prefix(prefix, service)}* {RATE_LIMIT})"
     )
 
 

@@ -89,7 +89,7 @@ def decode_token(token: str, settings: Settings) -> Principal:
             claims = jwt.decode(
                 token, key, algorithms=["RS256"], options=options, audience=audience
             )
-        else:
+        elif settings.hs256_allowed():
             claims = jwt.decode(
                 token,
                 settings.jwt_secret,
@@ -97,6 +97,8 @@ def decode_token(token: str, settings: Settings) -> Principal:
                 options=options,
                 audience=audience,
             )
+        else:
+            raise jwt.InvalidAlgorithmError("only RS256 tokens from the JWKS are accepted")
     except (jwt.PyJWTError, OSError) as exc:
         raise InvalidToken(type(exc).__name__) from exc
     try:
@@ -147,6 +149,11 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
     return dependency
 
 
+def rate_key_prefix(stream_prefix: str, service: str) -> str:
+    """Where a service keeps its write counters (its Redis ACL user may touch only these)."""
+    return f"{stream_prefix}brug:rate:{service}:"
+
+
 async def rate_limit(request: Request, principal: Principal) -> None:
     """At most `BRUG_RATE_LIMIT_PER_MINUTE` writes per organisation per minute and service,
     counted in Redis so that every replica shares the count; then 429 with Retry-After."""
@@ -157,11 +164,13 @@ async def rate_limit(request: Request, principal: Principal) -> None:
         return
     now = int(time.time())
     window = now // 60
-    key = f"{settings.stream_prefix}brug:rate:{runtime.service}:{principal.org}:{window}"
-    async with runtime.redis.pipeline(transaction=True) as pipe:
+    key = f"{rate_key_prefix(settings.stream_prefix, runtime.service)}{principal.org}:{window}"
+    # SET NX EX then INCR: two keyed commands (no MULTI, no script), so the service's Redis
+    # ACL user needs only +set +incr on its own rate keys; the key expires even if we crash.
+    async with runtime.redis.pipeline(transaction=False) as pipe:
+        pipe.set(key, 0, ex=120, nx=True)
         pipe.incr(key)
-        pipe.expire(key, 120)
-        count, _ = await pipe.execute()
+        _, count = await pipe.execute()
     if count > limit:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,

@@ -12,6 +12,12 @@ DEV_JWT_SECRET = "brug-development-secret-change-me-0123456789"  # noqa: S105 - 
 DEV_PSEUDONYM_KEY = "brug-development-pseudonym-key-change-me"
 
 SERVICES = ("intake", "cases", "handover", "signals")
+MIN_SECRET_LENGTH = 32
+PLACEHOLDER = "CHANGE-ME"  # what deploy/ ships in place of the secrets
+
+
+def _unsafe_secret(value: str, development: str) -> bool:
+    return value == development or PLACEHOLDER in value or len(value) < MIN_SECRET_LENGTH
 
 
 class UnsafeSettings(RuntimeError):
@@ -61,16 +67,26 @@ class Settings(BaseSettings):
     otel_exporter_otlp_endpoint: str | None = None
     log_level: str = "INFO"
 
+    def hs256_allowed(self) -> bool:
+        """With a JWKS, tokens signed with the development secret are not trusted: anyone can
+        read that secret in this repository. HS256 stays for a secret of one's own."""
+        return not (self.jwt_jwks_url and self.jwt_secret == DEV_JWT_SECRET)
+
     def refuse_unsafe_production(self) -> None:
-        """In production, the development secrets are refused: anyone could forge tokens
-        with the JWT secret, or recompute person_refs with the pseudonym key."""
+        """In production, the development secrets and the deploy files' placeholders are
+        refused: anyone could forge tokens with the JWT secret, or recompute person_refs with
+        the pseudonym key."""
         problems = []
-        if self.jwt_secret == DEV_JWT_SECRET and not self.jwt_jwks_url:
+        if self.hs256_allowed() and _unsafe_secret(self.jwt_secret, DEV_JWT_SECRET):
             problems.append(
-                "BRUG_JWT_SECRET is the development secret (set your own, or use BRUG_JWT_JWKS_URL)"
+                "BRUG_JWT_SECRET is the development secret, a placeholder or shorter than "
+                f"{MIN_SECRET_LENGTH} characters (set your own, or use BRUG_JWT_JWKS_URL)"
             )
-        if self.pseudonym_key == DEV_PSEUDONYM_KEY:
-            problems.append("BRUG_PSEUDONYM_KEY is the development key")
+        if _unsafe_secret(self.pseudonym_key, DEV_PSEUDONYM_KEY):
+            problems.append(
+                "BRUG_PSEUDONYM_KEY is the development key, a placeholder or shorter than "
+                f"{MIN_SECRET_LENGTH} characters"
+            )
         if self.env == "production" and problems:
             raise UnsafeSettings("refusing to start in production: " + "; ".join(problems))
 

@@ -9,6 +9,7 @@ import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 from redis.exceptions import NoPermissionError
@@ -16,6 +17,7 @@ from redis.exceptions import NoPermissionError
 from shared.acl import partner_rules, service_rules
 from shared.events.streams import partner_stream, service_stream
 from shared.settings import SERVICES
+from tests.conftest import auth
 from tests.e2e.processes import ServiceProcess
 from tests.e2e.test_walking_skeleton import population, register_all, wait_for_cases
 
@@ -82,14 +84,23 @@ def test_services_work_as_their_own_users_and_cannot_write_each_others_streams(
             intake_user.xrange(service_stream("signals"))
     finally:
         intake_user.close()
+    # the rate limit on, as deployed: its counters live in Redis under the service's own user
+    limited = {**brug_env, "BRUG_RATE_LIMIT_PER_MINUTE": "5"}
     started = [
-        ServiceProcess(s, {**brug_env, "BRUG_REDIS_URL": acl_users[f"brug-{s}"]}, tmp_path).start()
+        ServiceProcess(s, {**limited, "BRUG_REDIS_URL": acl_users[f"brug-{s}"]}, tmp_path).start()
         for s in ("intake", "cases")
     ]
     try:
         answers = asyncio.run(register_all(started[0].url, population(5, seed=9)))
         cases = asyncio.run(wait_for_cases(started[1].url, 5))
         assert {c["person_ref"] for c in cases} == {a["person_ref"] for a in answers}
+        sixth = httpx.post(
+            f"{started[0].url}/v1/registrations",
+            json=population(6, seed=9)[5],
+            headers={**auth(org="clb-gent"), "Idempotency-Key": "sixth"},
+        )
+        assert sixth.status_code == 429, sixth.text
+        assert sixth.headers["Retry-After"]
         for process in started:
             assert "NOPERM" not in process.logs()
     finally:

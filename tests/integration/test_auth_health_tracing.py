@@ -66,11 +66,15 @@ async def test_rs256_tokens_verified_through_a_jwks(
     good = jwt.encode(claims(), key, algorithm="RS256", headers={"kid": "idp-1"})
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     forged = jwt.encode(claims(), other_key, algorithm="RS256", headers={"kid": "idp-1"})
+    # the development secret is public: once a JWKS is set, a token it signs is nobody's
+    minted = jwt.encode(claims(role="admin"), DEV_JWT_SECRET, algorithm="HS256")
     async with running("cases") as cases:
         ok = await cases.get("/v1/cases", headers={"Authorization": f"Bearer {good}"})
         bad = await cases.get("/v1/cases", headers={"Authorization": f"Bearer {forged}"})
+        self_made = await cases.get("/v1/cases", headers={"Authorization": f"Bearer {minted}"})
     assert ok.status_code == 200
     assert bad.status_code == 401
+    assert self_made.status_code == 401
 
 
 async def test_health_and_readiness() -> None:
