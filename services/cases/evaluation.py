@@ -214,6 +214,20 @@ async def settle(
     return Settled(opened=len(new_breaks), resolved=sum(len(i) for i in resolved.values()))
 
 
+async def archive_closed_period(session: AsyncSession, case_id: str) -> None:
+    """A closed case opens again: the breaks its closing resolved belong to the period that
+    ended, so their keys are set aside and the same break can open anew in this period."""
+    await session.execute(
+        breaks_t.update()
+        .where(
+            breaks_t.c.case_id == case_id,
+            breaks_t.c.resolved_by == "case_closed",
+            ~breaks_t.c.key.contains("@"),
+        )
+        .values(key=breaks_t.c.key + "@" + breaks_t.c.id)
+    )
+
+
 def _timeline(
     case: CaseFacts, now: datetime, change: str, break_id: str, rule: str
 ) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.cases import evaluation
 from services.cases.models import Case, CaseHandover, EpisodeRow
 from services.cases.service import (
     SERVICE,
@@ -18,6 +19,7 @@ from services.cases.service import (
     bump_version,
     involve,
     record_change,
+    today,
 )
 from services.cases.trajectory import Outcome
 from shared.domain import LifeDomain, Province, age_band, age_on
@@ -71,6 +73,8 @@ async def open_or_join(session: AsyncSession, *, registration: RegistrationAccep
                 opened_at=now,
             ),
         )
+        # A transition may already be near (turning 6 within 60 days): say so at once.
+        await evaluation.settle(session, [evaluation.facts_of(case)], today())
         return case
     if case.status == "closed":
         # Registered again after the case closed: the case opens again, nothing is lost.
@@ -78,6 +82,8 @@ async def open_or_join(session: AsyncSession, *, registration: RegistrationAccep
         case.status, case.closed_on = "open", None
         session.add(case)
         await bump_version(session, case)
+        await evaluation.archive_closed_period(session, case.id)
+        await evaluation.settle(session, [evaluation.facts_of(case)], today())
         await record_change(
             session,
             case,

@@ -15,15 +15,22 @@ from tests.waiting import eventually
 
 
 async def open_case(
-    intake: Any, cases: Any, *, birth: date, org: str = "clb-gent", key: str = "r"
+    intake: Any,
+    cases: Any,
+    *,
+    birth: date,
+    org: str = "clb-gent",
+    key: str = "r",
+    serial: int | None = None,
 ) -> dict[str, Any]:
-    """Register a young person born on `birth` and wait for the case to open."""
+    """Register a young person born on `birth` (the same `serial`, the same young person) and
+    wait for the case to be open."""
     from shared.domain import age_on
 
     age = age_on(birth, date(2026, 5, 20))
     body = registration(
         person={
-            "national_id": national_id(birth),
+            "national_id": national_id(birth, serial),
             "given_name": f"Kind-{key}",
             "family_name": "Test",
             "birth_date": birth.isoformat(),
@@ -38,7 +45,7 @@ async def open_case(
 
     async def found() -> Any:
         page = await cases.get("/v1/cases", params={"person_ref": ref}, headers=auth(org=org))
-        return page.json()["items"]
+        return [c for c in page.json()["items"] if c["status"] != "closed"]
 
     [summary] = await eventually(found)
     return dict((await cases.get(f"/v1/cases/{summary['id']}", headers=auth(org=org))).json())
