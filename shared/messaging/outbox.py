@@ -50,16 +50,21 @@ async def publish(
     return envelope
 
 
+def pending_row(envelope: env.Envelope[Any], stream: str, now: datetime) -> dict[str, Any]:
+    """The outbox row of an envelope, for inserts of many rows in one statement."""
+    return {
+        "event_id": envelope.id,
+        "stream": stream,
+        "event_type": envelope.type,
+        "envelope": envelope.model_dump_json(),
+        "created_at": now,
+    }
+
+
 async def enqueue(session: AsyncSession, envelope: env.Envelope[Any], stream: str) -> None:
     """Queue a built envelope for `stream` in the caller's transaction."""
     await session.execute(
-        outbox_table.insert().values(
-            event_id=envelope.id,
-            stream=stream,
-            event_type=envelope.type,
-            envelope=envelope.model_dump_json(),
-            created_at=datetime.now(UTC),
-        )
+        outbox_table.insert().values(**pending_row(envelope, stream, datetime.now(UTC)))
     )
 
 
@@ -75,20 +80,16 @@ async def publish_many(
         return 0
     traceparent = current_traceparent()
     now = datetime.now(UTC)
-    rows = []
-    for name, subject, data in events:
-        envelope = env.build(
-            service=service, name=name, subject=subject, data=data, traceparent=traceparent
+    rows = [
+        pending_row(
+            env.build(
+                service=service, name=name, subject=subject, data=data, traceparent=traceparent
+            ),
+            stream or service_stream(service),
+            now,
         )
-        rows.append(
-            {
-                "event_id": envelope.id,
-                "stream": stream or service_stream(service),
-                "event_type": envelope.type,
-                "envelope": envelope.model_dump_json(),
-                "created_at": now,
-            }
-        )
+        for name, subject, data in events
+    ]
     await session.execute(outbox_table.insert(), rows)
     return len(rows)
 
