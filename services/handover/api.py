@@ -114,14 +114,25 @@ def steps(handover: Handover) -> list[NextStep]:
     ]
 
 
+def _responsible_for_partner(handover: Handover, responsible: Actor) -> str | None:
+    """Who the partner deals with. Before it accepts, the offer says nothing of where the
+    young person comes from (a welfare or a school centre would invite selection)."""
+    if responsible is Actor.partner:
+        return handover.partner_id
+    return handover.sender_org if handover.accepted_on is not None else None
+
+
 def view(handover: Handover, actor: Actor, response: Response | None = None) -> Any:
     """The sender's full view, or the partner's narrow one."""
     if response is not None:
         response.headers["ETag"] = f'"{handover.version}"'
+    responsible = workflow.responsible(Status(handover.status))
     if actor is Actor.partner:
         return PartnerHandoverOut(
             id=handover.id,
             status=handover.status,
+            responsible=responsible.value,
+            responsible_org=_responsible_for_partner(handover, responsible),
             destination=handover.destination,
             goal=handover.goal,
             province=handover.province,
@@ -135,7 +146,6 @@ def view(handover: Handover, actor: Actor, response: Response | None = None) -> 
             next_steps=steps(handover),
             version=handover.version,
         )
-    responsible = workflow.responsible(Status(handover.status))
     return HandoverOut(
         id=handover.id,
         case_id=handover.case_id,
@@ -366,6 +376,19 @@ async def withdraw_consent(
     return await _act(
         runtime, principal, handover_id, Action.withdraw_consent, None, if_match, response
     )
+
+
+@handovers.post("/{handover_id}/cancel", response_model=Viewed, responses=RESPONSES)
+async def cancel(
+    handover_id: str,
+    principal: SenderOrPartner,
+    runtime: RuntimeDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Any:
+    """The sender drops a handover not (or no longer) offered; next_steps names this step, so
+    it needs a door of its own (a closed case cancels by itself)."""
+    return await _act(runtime, principal, handover_id, Action.cancel, None, if_match, response)
 
 
 @admin.post("/sweep", response_model=SweepOut)

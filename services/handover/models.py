@@ -61,6 +61,8 @@ class Handover(SQLModel, table=True):
     offered_on: date | None = None
     respond_by: date | None = None
     decline_reason: str | None = Field(default=None, max_length=40)
+    # Partners that declined: SPEC lets a declined handover go to *another* partner only.
+    declined_by: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     meeting_date: date | None = None
     meeting_participants: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     start_date: date | None = None
@@ -87,3 +89,9 @@ class WebhookDelivery(SQLModel, table=True):
     next_attempt_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
     created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
     last_error: str | None = Field(default=None, max_length=300)
+    # The replica round that holds the row (with next_attempt_at as its lease), so that two
+    # replicas never POST one delivery at once, nor write one dead letter twice.
+    claim: str | None = Field(default=None, max_length=36)
+    # A dead row is owed a dead letter until this is set: the letter is written after the
+    # give-up commits, and retried after a crash in between.
+    dead_lettered_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))

@@ -155,10 +155,16 @@ class HandoverOut(BaseModel):
 
 
 class PartnerHandoverOut(BaseModel):
-    """What a partner sees: the offer only, then the consented fields' names once accepted."""
+    """What a partner sees: the offer only, then the consented fields' names once accepted;
+    and, like the sender, who answers for the young person now and what may happen next."""
 
     id: str
     status: str
+    responsible: str
+    responsible_org: str | None = Field(
+        description="The partner itself from the start; before that the sending organisation, "
+        "named only once the partner has accepted (no selection at the gate)"
+    )
     destination: str
     goal: str
     province: str
@@ -182,7 +188,13 @@ class MetricsRow(BaseModel):
     handovers: Suppressible
     median_days_proposed_to_accepted: Suppressible
     median_days_accepted_to_started: Suppressible
-    stopped_at: dict[str, Suppressible]
+    stopped_at: dict[str, Suppressible] = Field(
+        description="Per step of the main line: how many handovers stopped there "
+        "(declined or expired at offered, interrupted at started, ...)"
+    )
+    ended_as: dict[str, Suppressible] = Field(
+        description="Per way of stopping (declined, expired, withdrawn, cancelled, interrupted)"
+    )
 
 
 class SweepOut(BaseModel):

@@ -216,6 +216,8 @@ async def take_step(
     elif action is Action.decline:
         assert isinstance(body, DeclineIn)
         handover.decline_reason = body.reason.value
+        if handover.partner_id is not None:
+            handover.declined_by = [*handover.declined_by, handover.partner_id]
         extra["reason"] = body.reason.value
     elif action is Action.meeting:
         assert isinstance(body, MeetingIn)
@@ -259,6 +261,7 @@ async def _consent(session: AsyncSession, handover: Handover, body: Any) -> None
     partner_id = body.partner_id or handover.partner_id
     if partner_id is None:
         raise InvalidField("partner_id", "consent is given for one partner: name it")
+    _not_declined_by(handover, partner_id)
     await _serving_partner(session, partner_id, handover.destination, handover.province)
     if body.date > today():
         raise InvalidField("date", "lies in the future")
@@ -280,8 +283,27 @@ async def _consent(session: AsyncSession, handover: Handover, body: Any) -> None
     handover.respond_by = None
 
 
+def _not_declined_by(handover: Handover, partner_id: str) -> None:
+    """A declined handover may be offered again, but to another partner (SPEC section 6):
+    asking the same partner again would only pressure it, and delay the young person."""
+    if partner_id in handover.declined_by:
+        raise Refused(
+            f"partner {partner_id} declined this handover already; "
+            "it may be offered again to another partner only"
+        )
+
+
+async def _case_open(session: AsyncSession, handover: Handover) -> None:
+    """No offer for a closed case: nobody would follow the young person up on the bridge."""
+    ref = await session.get(CaseRef, handover.case_id)
+    if ref is not None and ref.closed:
+        raise Refused("the case is closed: no offer can be made for it")
+
+
 async def _offer(session: AsyncSession, handover: Handover, body: Any) -> None:
     assert isinstance(body, OfferIn)
+    await _case_open(session, handover)
+    _not_declined_by(handover, body.partner_id)
     if body.partner_id != handover.consent_partner_id:
         raise Refused(
             f"the consent covers partner {handover.consent_partner_id} only; "

@@ -1,5 +1,14 @@
 """Webhook delivery to partners, signed per Standard Webhooks, retried with backoff and jitter
-for more than 24 hours; then the dead letters and an alert event for the sender's side."""
+for more than 24 hours; then the dead letters and an alert event for the sender's side.
+
+A round first claims its rows (a claim token, and `next_attempt_at` pushed forward as a
+lease), so that two replicas never POST one delivery at once; it then POSTs them side by side,
+a few at a time, so that one slow partner does not hold up the others. Giving up commits the
+state and the alert first; the dead letter follows, and a row stays owed one (retried by later
+rounds) until it is marked written, so neither a failed commit nor a crash in between makes a
+second letter or loses one. (A crash between the XADD and its mark can still repeat the
+letter; it carries the delivery id as `entry_id` for readers to drop the repeat.)
+"""
 
 from __future__ import annotations
 
@@ -7,9 +16,11 @@ import asyncio
 import json
 import logging
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import sqlalchemy as sa
 from redis.asyncio import Redis
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,6 +34,12 @@ from shared.messaging.deadletter import send_to_deadletter
 
 log = logging.getLogger("brug.handover.webhooks")
 BATCH = 50
+TIMEOUT_SECONDS = 10
+# Longer than one POST may take, so a live round keeps its rows; a dead replica's rows come
+# back to the others when it runs out.
+LEASE = timedelta(seconds=6 * TIMEOUT_SECONDS)
+CONCURRENCY = 10
+W = WebhookDelivery
 
 
 def next_wait(attempts: int, schedule: list[float], rng: random.Random) -> float | None:
@@ -50,53 +67,106 @@ async def deliver_due(
     client: httpx.AsyncClient,
     schedule: list[float],
     rng: random.Random | None = None,
+    lease: timedelta = LEASE,
+    concurrency: int = CONCURRENCY,
 ) -> int:
-    """Attempt every delivery that is due; returns how many were attempted."""
+    """Write the dead letters still owed, then attempt every delivery that is due and not
+    claimed by another replica; returns how many were attempted."""
     rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
-    now = datetime.now(UTC)
+    owed, token = await _claim(db, lease, dead=True)
+    for row in owed:
+        await _dead_letter(db, redis, row, token)
+    due, token = await _claim(db, lease, dead=False)
+    if not due:
+        return 0
     async with db.reading() as session:
-        due = list(
-            await session.exec(
-                select(WebhookDelivery)
-                .where(
-                    WebhookDelivery.status == "pending", col(WebhookDelivery.next_attempt_at) <= now
-                )
-                .order_by(col(WebhookDelivery.next_attempt_at))
-                .limit(BATCH)
-            )
-        )
         partners = {
             p.partner_id: p
             for p in await session.exec(
                 select(Partner).where(col(Partner.partner_id).in_({d.partner_id for d in due}))
             )
         }
-    for delivery in due:
-        partner = partners.get(delivery.partner_id)
-        error = await _attempt(client, partner, delivery)
-        async with db.transaction() as session:
-            row = await session.get(WebhookDelivery, delivery.id)
-            if row is None or row.status != "pending":
-                continue
-            row.attempts += 1
-            if error is None:
-                row.status = "delivered"
-                row.last_error = None
-            else:
-                row.last_error = error[:300]
-                wait = next_wait(row.attempts, schedule, rng)
-                if wait is None:
-                    row.status = "dead"
-                    await _give_up(session, redis, row)
-                else:
-                    row.next_attempt_at = datetime.now(UTC) + timedelta(seconds=wait)
-            session.add(row)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(delivery: WebhookDelivery) -> None:
+        async with gate:
+            error = await _attempt(client, partners.get(delivery.partner_id), delivery)
+        if await _record(db, delivery.id, token, error, schedule, rng):
+            await _dead_letter(db, redis, delivery, token)
+
+    results = await asyncio.gather(*(one(d) for d in due), return_exceptions=True)
+    for delivery, result in zip(due, results, strict=True):
+        if isinstance(result, BaseException):
+            log.error("webhook delivery %s: %s", delivery.id, type(result).__name__)
     return len(due)
 
 
-async def _attempt(
-    client: httpx.AsyncClient, partner: Partner | None, delivery: WebhookDelivery
-) -> str | None:
+async def _claim(db: Database, lease: timedelta, *, dead: bool) -> tuple[list[W], str]:
+    """Take the due rows (pending ones, or dead ones owed a letter) under a new claim token.
+    The conditions are repeated outside the subquery so that, on PostgreSQL, a row another
+    round claimed meanwhile fails them on recheck; SKIP LOCKED spares the wait."""
+    token = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    due = [col(W.next_attempt_at) <= now]
+    if dead:
+        due += [col(W.status) == "dead", col(W.dead_lettered_at).is_(None)]
+    else:
+        due += [col(W.status) == "pending"]
+    pick = (
+        sa.select(col(W.id))
+        .where(*due)
+        .order_by(col(W.next_attempt_at))
+        .limit(BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    async with db.reading() as session:  # most rounds find nothing: no write lock for that
+        if (await session.execute(sa.select(col(W.id)).where(*due).limit(1))).first() is None:
+            return [], token
+    async with db.transaction(notify=False) as session:
+        await session.execute(
+            sa.update(W)
+            .where(col(W.id).in_(pick.scalar_subquery()), *due)
+            .values(claim=token, next_attempt_at=now + lease)
+            .execution_options(synchronize_session=False)
+        )
+        return list(await session.exec(select(W).where(col(W.claim) == token))), token
+
+
+async def _record(
+    db: Database,
+    delivery_id: str,
+    token: str,
+    error: str | None,
+    schedule: list[float],
+    rng: random.Random,
+) -> bool:
+    """Keep the attempt's outcome, if this round still holds the row; True when it gave up
+    (the state and the alert are committed; the dead letter is owed)."""
+    async with db.transaction() as session:
+        row = (
+            await session.exec(
+                select(W)
+                .where(col(W.id) == delivery_id, col(W.claim) == token, col(W.status) == "pending")
+                .with_for_update()
+            )
+        ).first()
+        if row is None:
+            return False
+        row.attempts += 1
+        row.last_error = None if error is None else error[:300]
+        wait = None if error is None else next_wait(row.attempts, schedule, rng)
+        if error is None:
+            row.status, row.claim = "delivered", None
+        elif wait is None:
+            row.status = "dead"  # keeps the claim: this round writes the letter next
+            await _alert(session, row)
+        else:
+            row.next_attempt_at, row.claim = datetime.now(UTC) + timedelta(seconds=wait), None
+        session.add(row)
+        return row.status == "dead"
+
+
+async def _attempt(client: httpx.AsyncClient, partner: Partner | None, delivery: W) -> str | None:
     """None if the partner took it (2xx), else why not."""
     if partner is None or not partner.webhook_url or not partner.webhook_secret:
         return "the partner has no webhook any more"
@@ -112,17 +182,9 @@ async def _attempt(
     return f"HTTP {response.status_code}"
 
 
-async def _give_up(session: AsyncSession, redis: Redis, row: WebhookDelivery) -> None:
-    """Dead letter, and an alert on the handover stream so the sender's side hears of it."""
-    await send_to_deadletter(
-        redis,
-        stream=f"webhook:{row.partner_id}",
-        group="handover",
-        entry_id=row.id,
-        fields={b"event": row.payload.encode()},
-        reason=f"webhook undelivered after {row.attempts} attempts: {row.last_error}",
-        deliveries=row.attempts,
-    )
+async def _alert(session: AsyncSession, row: W) -> None:
+    """An alert on the handover stream, in the give-up's transaction, so the sender's side
+    hears of it exactly when the delivery is given up."""
     event = json.loads(row.payload)
     await outbox.publish(
         session,
@@ -138,9 +200,35 @@ async def _give_up(session: AsyncSession, redis: Redis, row: WebhookDelivery) ->
     log.warning("webhook delivery %s to %s given up", row.id, row.partner_id)
 
 
+async def _dead_letter(db: Database, redis: Redis, delivery: W, token: str) -> None:
+    """Write the owed dead letter, then mark it written. Only after the give-up committed:
+    if the write fails, the row stays owed and a later round (this claim's lease run out)
+    writes it."""
+    async with db.reading() as session:
+        row = await session.get(W, delivery.id)
+    if row is None or row.claim != token or row.dead_lettered_at is not None:
+        return
+    await send_to_deadletter(
+        redis,
+        stream=f"webhook:{row.partner_id}",
+        group="handover",
+        entry_id=row.id,
+        fields={b"event": row.payload.encode()},
+        reason=f"webhook undelivered after {row.attempts} attempts: {row.last_error}",
+        deliveries=row.attempts,
+    )
+    async with db.transaction(notify=False) as session:
+        await session.execute(
+            sa.update(W)
+            .where(col(W.id) == row.id, col(W.claim) == token)
+            .values(dead_lettered_at=datetime.now(UTC), claim=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def run(db: Database, redis: Redis, schedule: list[float], poll_seconds: float) -> None:
     """Deliver as deliveries fall due, until cancelled."""
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as client:
         while True:
             try:
                 await deliver_due(db=db, redis=redis, client=client, schedule=schedule)

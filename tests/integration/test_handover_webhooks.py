@@ -137,7 +137,7 @@ async def test_a_webhook_that_never_answers_ends_in_the_dead_letters_with_an_ale
         hid = await offer_to_webhook_partner(intake, cases, handover, url)
 
         async def dead_and_alerted() -> bool:
-            """The dead letter is written before the alert's transaction commits: wait for both."""
+            """The alert commits with the give-up, the dead letter follows it: wait for both."""
             if not await redis.xlen(deadletter_stream()):
                 return False
             entries = await redis.xrange(service_stream("handover"))
