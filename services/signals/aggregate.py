@@ -2,7 +2,8 @@
 
 A cell is (province, blocker, domain). A case counts in a cell when one of its blocked periods
 with that blocker and domain overlaps the window (default 180 days before `as_of`). A cell with
-at least k distinct cases is a signal. Every published count below k is suppressed, and more
+at least k distinct cases is a signal. Every count is of distinct cases (a case counts once
+however many periods or routes it has), every published count below k is suppressed, and more
 counts are suppressed where subtraction from a published total would reveal one.
 """
 
@@ -45,11 +46,15 @@ class BlockedPeriod:
 
 @dataclass
 class CellStats:
+    """Case ids per cell, never published: every figure of a signal is derived from sets of
+    distinct cases, so that a count >= k always means k different cases."""
+
     cases: set[str] = field(default_factory=set)
     previous: set[str] = field(default_factory=set)
     days_blocked: dict[str, int] = field(default_factory=dict)
     age_bands: dict[str, AgeBand] = field(default_factory=dict)
-    refusals: Counter[str] = field(default_factory=Counter)
+    refusals: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    latest: dict[str, tuple[date, date, str]] = field(default_factory=dict)  # band's period
 
 
 def signal_id(cell: Cell) -> str:
@@ -61,7 +66,11 @@ def signal_id(cell: Cell) -> str:
 def cells(
     periods: Iterable[BlockedPeriod], as_of: date, window: timedelta = WINDOW
 ) -> dict[Cell, CellStats]:
-    """Distinct cases per cell in the window, and in the window before it."""
+    """Distinct cases per cell in the window, and in the window before it.
+
+    A case's days blocked in a cell add up over its periods in the window (a block while
+    blocked splits a period in two; the parts add up to the whole). Its age band is that of its
+    latest period, whatever order the periods come in, so live and rebuilt states agree."""
     start, previous_start = as_of - window, as_of - 2 * window
     stats: dict[Cell, CellStats] = defaultdict(CellStats)
     for period in periods:
@@ -69,20 +78,23 @@ def cells(
         before = period.overlaps(previous_start, start - timedelta(days=1))
         if not (now or before):
             continue
+        case = period.case_id
+        end = min(period.unblocked_on or as_of, as_of)
+        days = max((end - period.blocked_on).days, 0)
+        order = (period.blocked_on, period.unblocked_on or date.max, period.age_band.value)
         for blocker in period.blockers:
             for domain in period.domains:
                 cell = stats[(period.province, blocker, domain)]
                 if before:
-                    cell.previous.add(period.case_id)
-                if now:
-                    cell.cases.add(period.case_id)
-                    end = min(period.unblocked_on or as_of, as_of)
-                    days = max((end - period.blocked_on).days, 0)
-                    cell.days_blocked[period.case_id] = max(
-                        days, cell.days_blocked.get(period.case_id, 0)
-                    )
-                    cell.age_bands[period.case_id] = period.age_band
-                    cell.refusals.update(period.refusals)
+                    cell.previous.add(case)
+                if not now:
+                    continue
+                cell.cases.add(case)
+                cell.days_blocked[case] = cell.days_blocked.get(case, 0) + days
+                if case not in cell.latest or order > cell.latest[case]:
+                    cell.latest[case], cell.age_bands[case] = order, period.age_band
+                for kind in period.refusals:
+                    cell.refusals[kind].add(case)
     return dict(stats)
 
 
@@ -97,9 +109,10 @@ def shown(n: int, k: int) -> Count:
 
 
 def protect(counts: dict[str, int], k: int) -> dict[str, Count]:
-    """Counts that add up to a published total: each below k is suppressed, and if what is
-    suppressed adds up to less than k (so the total minus the rest would reveal it), the
-    smallest published counts are suppressed too, until it does not."""
+    """Counts that add up to a published total (itself >= k): each below k is suppressed, and
+    if what is suppressed adds up to less than k (so the total minus the rest would reveal it),
+    the smallest published counts are suppressed too, until it does not. Then at least two
+    counts are hidden, together >= k: each could be 0, each could be k or more."""
     hidden = {key for key, n in counts.items() if n < k}
     if hidden:
         for key, _n in sorted(counts.items(), key=lambda kv: (kv[1], kv[0])):
@@ -109,6 +122,16 @@ def protect(counts: dict[str, int], k: int) -> dict[str, Count]:
                 hidden.add(key)
     return {
         key: Count(None, True) if key in hidden else Count(n, False) for key, n in counts.items()
+    }
+
+
+def refusals_shown(by_kind: dict[str, set[str]], k: int) -> dict[str, Count]:
+    """How many distinct cases each kind of provider said no to, for the kinds that said no to
+    at least k of them. The others are left out rather than shown suppressed: these counts add
+    up to no published total (a case may be refused by several kinds, or by none), so there is
+    nothing to subtract from, and an absent kind may as well be one that never said no."""
+    return {
+        kind: Count(len(cases), False) for kind, cases in sorted(by_kind.items()) if len(cases) >= k
     }
 
 
@@ -155,6 +178,6 @@ def signals(stats: dict[Cell, CellStats], k: int) -> dict[str, Signal]:
             trend="up" if count > previous else "down" if count < previous else "stable",
             median_days_blocked=float(statistics.median(s.days_blocked.values())),
             age_bands=protect({band.value: bands.get(band, 0) for band in AgeBand}, k),
-            refusals_by_provider_kind=protect(dict(s.refusals), k) if s.refusals else {},
+            refusals_by_provider_kind=refusals_shown(s.refusals, k),
         )
     return result

@@ -52,10 +52,16 @@ class SignalOut(BaseModel):
     trend: str | None
     median_days_blocked: float | None
     age_bands: dict[str, Count]
-    refusals_by_provider_kind: dict[str, Count]
+    refusals_by_provider_kind: dict[str, Count] = Field(
+        description="How many distinct cases each kind of provider said no to; only kinds "
+        "that said no to at least k cases are listed (an absent kind may have said no to none)."
+    )
     raised_on: str
     resolved_on: str | None
-    government_response: GovernmentResponse | None
+    government_response: GovernmentResponse | None = Field(
+        description="The answer to this raising of the signal; a signal raised again after it "
+        "resolved starts without one."
+    )
 
 
 class RespondIn(BaseModel):
@@ -129,12 +135,18 @@ async def list_signals(
     return [signal_out(r, resp) for r, resp in rows]
 
 
-@router.get("/export.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-async def export_csv(principal: Analyst, runtime: RuntimeDep) -> Response:
-    """The signals as a spreadsheet; suppressed counts are empty and marked."""
+CSV_BANDS = ["0-5", "6-11", "12-17", "18+"]
+
+
+def csv_text(signals: list[SignalOut]) -> str:
+    """The signals as CSV: the same numbers as the API, one row per signal and no totals, so
+    the export adds nothing to subtract from."""
+
+    def cell(c: Count) -> str:
+        return "suppressed" if c.suppressed else str(c.value)
+
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    bands = ["0-5", "6-11", "12-17", "18+"]
     writer.writerow(
         [
             "id",
@@ -148,16 +160,11 @@ async def export_csv(principal: Analyst, runtime: RuntimeDep) -> Response:
             "previous_count",
             "trend",
             "median_days_blocked",
-            *[f"age_{b}" for b in bands],
+            *[f"age_{b}" for b in CSV_BANDS],
             "government_response",
         ]
     )
-    for row, response in await service.list_signals(runtime.db):
-        s = signal_out(row, response)
-
-        def cell(c: Count) -> str:
-            return "suppressed" if c.suppressed else str(c.value)
-
+    for s in signals:
         writer.writerow(
             [
                 s.id,
@@ -171,12 +178,19 @@ async def export_csv(principal: Analyst, runtime: RuntimeDep) -> Response:
                 cell(s.previous_count),
                 s.trend or "",
                 s.median_days_blocked if s.median_days_blocked is not None else "",
-                *[cell(s.age_bands[b]) if b in s.age_bands else "" for b in bands],
+                *[cell(s.age_bands[b]) if b in s.age_bands else "" for b in CSV_BANDS],
                 s.government_response.response if s.government_response else "",
             ]
         )
+    return buffer.getvalue()
+
+
+@router.get("/export.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+async def export_csv(principal: Analyst, runtime: RuntimeDep) -> Response:
+    """The signals as a spreadsheet; suppressed counts are empty and marked."""
+    rows = await service.list_signals(runtime.db)
     return Response(
-        buffer.getvalue(),
+        csv_text([signal_out(row, response) for row, response in rows]),
         media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="signals.csv"'},
     )

@@ -11,34 +11,28 @@ from shared.events.contracts import CaseBlocked, CaseClosed, CaseUnblocked, Payl
 
 
 def next_periods(periods: list[BlockedPeriod], event: Payload) -> list[BlockedPeriod]:
-    """The case's periods after `event`. A block while blocked updates the open period (the
-    case stayed blocked); unblocking or closing ends it."""
+    """The case's periods after `event`. Unblocking or closing ends the open period.
+
+    A block while blocked ends the open period on the new block's day and opens another with
+    the new blockers and domains: until that day the case was blocked for the old reasons, and
+    it keeps counting in their cells while that lies within the window (rewriting the open
+    period would drop it from them). The same block delivered twice changes nothing."""
     open_ = [p for p in periods if p.unblocked_on is None]
     closed = [p for p in periods if p.unblocked_on is not None]
     if isinstance(event, CaseBlocked):
-        refusals = tuple(r.provider_kind for r in event.routes_tried if r.answer != "accepted")
-        if open_:
-            current = replace(
-                open_[-1],
-                blockers=tuple(event.blockers),
-                domains=tuple(event.domains),
-                refusals=refusals,
-                province=event.province,
-                age_band=event.age_band,
-            )
-            return [*closed, *open_[:-1], current]
-        return [
-            *periods,
-            BlockedPeriod(
-                event.case_id,
-                event.province,
-                event.age_band,
-                tuple(event.blockers),
-                tuple(event.domains),
-                refusals,
-                event.blocked_on,
-            ),
-        ]
+        day = max([event.blocked_on, *(p.blocked_on for p in open_)])
+        started = BlockedPeriod(
+            event.case_id,
+            event.province,
+            event.age_band,
+            tuple(event.blockers),
+            tuple(event.domains),
+            tuple(r.provider_kind for r in event.routes_tried if r.answer != "accepted"),
+            day,
+        )
+        if open_ and open_[-1] == started:
+            return periods
+        return [*closed, *(replace(p, unblocked_on=day) for p in open_), started]
     if isinstance(event, CaseUnblocked | CaseClosed):
         on: date = event.unblocked_on if isinstance(event, CaseUnblocked) else event.closed_on
         return [*closed, *(replace(p, unblocked_on=max(on, p.blocked_on)) for p in open_)]

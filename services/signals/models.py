@@ -55,15 +55,34 @@ class SignalRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
 
 
-class SignalResponse(SQLModel, table=True):
-    """The government's acknowledgement and answer: kept apart, so a rebuild keeps them."""
+class SignalResponseFields(SQLModel):
+    """What government says about one raising of a signal."""
 
-    __tablename__ = "signal_responses"
-
-    signal_id: str = Field(primary_key=True, max_length=36)
     acknowledged_on: date | None = None
     acknowledged_by: str | None = Field(default=None, max_length=200)
     response: str | None = Field(default=None, max_length=10)
     response_text: str | None = Field(default=None, sa_type=sa.Text)
     responded_on: date | None = None
     responded_by: str | None = Field(default=None, max_length=200)
+
+
+class SignalResponse(SignalResponseFields, table=True):
+    """The government's acknowledgement and answer to the signal's current raising: kept
+    apart, so a rebuild keeps them."""
+
+    __tablename__ = "signal_responses"
+
+    signal_id: str = Field(primary_key=True, max_length=36)
+
+
+class PastSignalResponse(SignalResponseFields, table=True):
+    """The answer to an earlier raising of a signal. A signal that resolves and is raised again
+    is a new question (the same cell, so the same id): it starts unanswered, and the old answer
+    moves here, kept for the record but no longer shown as the current one."""
+
+    __tablename__ = "signal_response_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    signal_id: str = Field(max_length=36, index=True)
+    raised_on: date
+    resolved_on: date | None = None

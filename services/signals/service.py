@@ -14,7 +14,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.signals import aggregate
 from services.signals.aggregate import BlockedPeriod, Signal
 from services.signals.facts import next_periods
-from services.signals.models import BlockedPeriodRow, CaseInvolvement, SignalResponse, SignalRow
+from services.signals.models import (
+    BlockedPeriodRow,
+    CaseInvolvement,
+    PastSignalResponse,
+    SignalResponse,
+    SignalRow,
+)
 from shared.auth import Principal
 from shared.db import Database
 from shared.domain import AgeBand, Blocker, LifeDomain, Province
@@ -125,7 +131,7 @@ async def settle(
     now = datetime.now(UTC)
     for signal_id, signal in computed.items():
         row = stored.get(signal_id)
-        values = _values(signal)
+        values = row_values(signal)
         if row is not None and row.open and all(getattr(row, k) == v for k, v in values.items()):
             continue
         name = "signal.updated" if row is not None and row.open else "signal.raised"
@@ -133,6 +139,7 @@ async def settle(
             row = SignalRow(id=signal_id, raised_on=as_of, updated_at=now, open=True, **values)
         else:
             if not row.open:
+                await archive_response(session, row)
                 row.raised_on, row.resolved_on = as_of, None
             for key, value in values.items():
                 setattr(row, key, value)
@@ -154,7 +161,22 @@ async def settle(
     return result
 
 
-def _values(signal: Signal) -> dict[str, Any]:
+async def archive_response(session: AsyncSession, row: SignalRow) -> None:
+    """A resolved signal raised again is a new question: its answer so far, if any, moves to
+    the history, so the signal shows `open` with no answer until government answers again."""
+    response = await session.get(SignalResponse, row.id)
+    if response is None:
+        return
+    answered = response.model_dump(exclude={"signal_id"})
+    session.add(
+        PastSignalResponse(
+            signal_id=row.id, raised_on=row.raised_on, resolved_on=row.resolved_on, **answered
+        )
+    )
+    await session.delete(response)
+
+
+def row_values(signal: Signal) -> dict[str, Any]:
     return {
         "province": signal.province.value,
         "blocker": signal.blocker.value,

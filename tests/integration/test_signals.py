@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from sqlmodel import select
 
 from services.signals import rebuild
+from services.signals.models import PastSignalResponse
 from shared.db import Database
 from shared.events import envelope as env
 from shared.events.contracts import CaseBlocked, CaseOpened, CaseUnblocked, RouteTried
@@ -82,6 +84,24 @@ class CaseEvents:
         )
         return case_id
 
+    async def reblock(
+        self, case_id: str, province: str, blockers: list[str], domains: list[str]
+    ) -> None:
+        """The case, still blocked, is blocked again today for other reasons."""
+        await self.send(
+            "case.blocked",
+            case_id,
+            CaseBlocked(
+                case_id=case_id,
+                province=province,
+                age_band="12-17",
+                blockers=blockers,
+                domains=domains,
+                routes_tried=[RouteTried(provider_kind="caw", answer="refused", date=TODAY)],
+                blocked_on=TODAY,
+            ),
+        )
+
     async def unblock(self, case_id: str) -> None:
         await self.send(
             "case.unblocked", case_id, CaseUnblocked(case_id=case_id, unblocked_on=TODAY)
@@ -148,6 +168,19 @@ async def test_a_signal_is_raised_at_k_and_resolved_below(redis: aioredis.Redis)
     assert published[1]["data"]["case_count"] is None
 
 
+async def published_events(redis: aioredis.Redis) -> list[dict[str, Any]]:
+    return [json.loads(f[b"event"]) for _, f in await redis.xrange(service_stream("signals"))]
+
+
+async def settle_on(signals: Any, day: date) -> dict[str, Any]:
+    """Settle as of `day`, as the service does every few hours for today."""
+    response = await signals.post(
+        f"/v1/admin/settle?as_of={day.isoformat()}", headers=auth(role="admin", org="ops")
+    )
+    assert response.status_code == 200
+    return dict(response.json())
+
+
 async def _consumed(redis: aioredis.Redis, n: int) -> bool:
     groups = await redis.xinfo_groups(service_stream("cases"))
     return any(g["entries-read"] and g["entries-read"] >= n and g["pending"] == 0 for g in groups)
@@ -212,7 +245,17 @@ async def test_no_suppressed_count_can_be_recovered_by_subtraction(
             await settled(signals, lambda f: sum(s["case_count"]["value"] or 0 for s in f) >= 100)
         )
         csv_text = (await signals.get("/v1/signals/export.csv", headers=ANALYST)).text
+        html = (await signals.get("/dashboard", headers=ANALYST)).text
     assert found
+    # No total over cells is published: the dashboard's chart by blocker adds up the published
+    # case counts only, so the cells below k stay out of every sum.
+    by_blocker: dict[str, int] = {}
+    for signal in found:
+        by_blocker[signal["blocker"]] = (
+            by_blocker.get(signal["blocker"], 0) + signal["case_count"]["value"]
+        )
+    for blocker, total in by_blocker.items():
+        assert f"<title>{blocker}: {total}</title>" in html
     for signal in found:
         total = signal["case_count"]["value"]
         assert total is not None
@@ -225,6 +268,8 @@ async def test_no_suppressed_count_can_be_recovered_by_subtraction(
                 assert total - sum(published) >= k, signal  # the hidden ones stay >= k together
             if parts is signal["age_bands"] and not hidden:
                 assert sum(published) == total
+            if parts is signal["refusals_by_provider_kind"]:
+                assert not hidden  # left out, not shown suppressed (which would say nonzero)
         previous = signal["previous_count"]
         assert previous["suppressed"] or previous["value"] >= k
     rows = list(csv.DictReader(io.StringIO(csv_text)))
@@ -326,3 +371,130 @@ async def test_the_dashboard_shows_open_signals_as_charts(redis: aioredis.Redis)
     assert page.text.count('class="chart"') == 2
     assert 'class="bar"' in page.text
     assert "financial_barrier" in page.text
+
+
+async def test_a_count_that_changes_above_k_updates_and_unblocked_cases_resolve(
+    redis: aioredis.Redis,
+) -> None:
+    """A sixth case updates the signal. Unblocked today, two cases were still blocked within
+    the window; once the window has passed their last blocked day the signal falls to four and
+    resolves, while a signal of cases still blocked holds through the same move."""
+    cases = CaseEvents(redis)
+    async with running("signals") as signals:
+        ids = [await cases.blocked_case("VBR", ["capacity_shortage"], ["family"]) for _ in range(5)]
+        for _ in range(5):
+            await cases.blocked_case("VBR", ["transport"], ["family"])
+        found = await settled(signals, lambda f: len(open_signals(f)) == 2)
+        [sid] = [s["id"] for s in found if s["blocker"] == "capacity_shortage"]
+        [control] = [s["id"] for s in found if s["blocker"] == "transport"]
+        ids.append(await cases.blocked_case("VBR", ["capacity_shortage"], ["family"]))
+        await settled(
+            signals, lambda f: [s["case_count"]["value"] for s in f if s["id"] == sid] == [6]
+        )
+        for case_id in ids[:2]:
+            await cases.unblock(case_id)
+        await eventually(lambda: _consumed(redis, 24))
+        today = {s["id"]: s for s in await signals_now(signals)}
+        assert today[sid]["case_count"]["value"] == 6
+        assert (await settle_on(signals, TODAY + timedelta(days=181)))["resolved"] == 1
+        later = {s["id"]: s for s in await signals_now(signals)}
+        assert later[sid]["status"] == "resolved"
+        assert later[sid]["case_count"] == {"value": None, "suppressed": True}
+        assert later[control]["status"] == "open"
+        assert later[control]["case_count"]["value"] == 5
+        await signals.app.state.runtime.relay.flush()
+    changes = [
+        (e["type"], e["data"]["case_count"], e["data"]["status"])
+        for e in await published_events(redis)
+        if e["data"]["signal_id"] == sid
+    ]
+    assert changes == [
+        ("brug.signal.raised.v1", 5, "open"),
+        ("brug.signal.updated.v1", 6, "open"),
+        ("brug.signal.resolved.v1", None, "resolved"),
+    ]
+
+
+async def test_a_signal_raised_again_starts_open_without_the_old_answer(
+    redis: aioredis.Redis,
+) -> None:
+    cases = CaseEvents(redis)
+    async with running("signals") as signals:
+        ids = [
+            await cases.blocked_case("LIM", ["diagnosis_wait"], ["health"], org="caw-lim")
+            for _ in range(5)
+        ]
+        [signal] = open_signals(await settled(signals, lambda f: open_signals(f)))
+        sid = signal["id"]
+        answer = {"response": "addressed", "text": "Extra diagnostic capacity in Limburg."}
+        await signals.post(f"/v1/signals/{sid}/respond", json=answer, headers=ANALYST)
+        await cases.unblock(ids[0])
+        await eventually(lambda: _consumed(redis, 11))
+        assert (await settle_on(signals, TODAY + timedelta(days=181)))["resolved"] == 1
+        resolved = (await signals.get(f"/v1/signals/{sid}", headers=ANALYST)).json()
+        assert resolved["status"] == "resolved"
+        assert resolved["government_response"]["response"] == "addressed"  # to that raising
+        # As of today the five count again: the same cell, raised again, a new question.
+        assert (await settle_on(signals, TODAY))["raised"] == 1
+        raised = (await signals.get(f"/v1/signals/{sid}", headers=ANALYST)).json()
+        assert raised["status"] == "open"
+        assert raised["government_response"] is None
+        listed = await signals.get("/v1/signals?status=open", headers=ANALYST)
+        assert [s["id"] for s in listed.json()] == [sid]
+        assert (await signals.get("/v1/signals?status=acknowledged", headers=ANALYST)).json() == []
+        behind = await signals.get(f"/v1/signals/for-case/{ids[1]}", headers=auth(org="caw-lim"))
+        assert [s["government_response"] for s in behind.json()] == [None]
+        [row] = csv.DictReader(
+            io.StringIO((await signals.get("/v1/signals/export.csv", headers=ANALYST)).text)
+        )
+        assert (row["status"], row["government_response"]) == ("open", "")
+        acknowledged = await signals.post(f"/v1/signals/{sid}/acknowledge", headers=ANALYST)
+        assert acknowledged.json()["status"] == "acknowledged"
+        assert acknowledged.json()["government_response"]["response"] is None
+        async with signals.app.state.runtime.db.reading() as session:
+            [past] = list(await session.exec(select(PastSignalResponse)))
+        assert (past.signal_id, past.response, past.response_text) == (
+            sid,
+            "addressed",
+            answer["text"],
+        )
+
+
+async def test_a_case_blocked_again_for_another_reason_still_counts_where_it_was_blocked(
+    redis: aioredis.Redis, tmp_path: Any
+) -> None:
+    """Blocked on a waiting list for twenty days, then (still blocked) for transport: in the
+    window it was blocked in both cells, so the waiting-list signal keeps its five cases."""
+    cases = CaseEvents(redis)
+    async with running("signals") as signals:
+        ids = [await cases.blocked_case("ANT", ["waiting_list"], ["youth_care"]) for _ in range(5)]
+        [signal] = open_signals(await settled(signals, lambda f: open_signals(f)))
+        await cases.reblock(ids[0], "ANT", ["transport"], ["youth_care"])
+        await eventually(lambda: _consumed(redis, 11))
+        [still] = open_signals(await signals_now(signals))
+        assert still["id"] == signal["id"]
+        assert still["case_count"] == {"value": 5, "suppressed": False}
+        assert still["median_days_blocked"] == 20
+        fresh = Database(f"sqlite+aiosqlite:///{tmp_path}/fresh.db")
+        replayed = await rebuild.replay(redis)
+        await rebuild.write(fresh, replayed, as_of=TODAY, k=get_settings().signal_min_cases)
+        assert await rebuild.differences(signals.app.state.runtime.db, fresh) == []
+        await fresh.dispose()
+
+
+async def test_refusals_count_cases_and_leave_out_kinds_below_k(redis: aioredis.Redis) -> None:
+    """Two cases each turned down three times by an OCMW are two cases: below k, so the OCMW
+    is not listed (six routes would have been), nor shown as a suppressed, hence nonzero, count."""
+    cases = CaseEvents(redis)
+    async with running("signals") as signals:
+        for _ in range(3):
+            await cases.blocked_case("OVL", ["no_suitable_offer"], ["housing"])
+        for _ in range(2):
+            await cases.blocked_case(
+                "OVL",
+                ["no_suitable_offer"],
+                ["housing"],
+                refused_by=("youth_care", "ocmw", "ocmw", "ocmw"),
+            )
+        [signal] = open_signals(await settled(signals, lambda f: open_signals(f)))
+    assert signal["refusals_by_provider_kind"] == {"youth_care": {"value": 5, "suppressed": False}}
