@@ -10,6 +10,19 @@ from shared.auth import Principal
 from shared.messaging.tables import AuditEntry
 
 
+def entry(principal: Principal, *, action: str, resource_type: str, resource_id: str) -> AuditEntry:
+    """An audit entry for `principal` doing `action` now (not yet added anywhere)."""
+    return AuditEntry(
+        at=datetime.now(UTC),
+        actor_sub=principal.sub,
+        actor_org=principal.org,
+        actor_role=principal.role.value,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+    )
+
+
 def record(
     session: AsyncSession,
     principal: Principal,
@@ -20,13 +33,5 @@ def record(
 ) -> None:
     """Add an audit entry to the caller's transaction (it is kept only if that commits)."""
     session.add(
-        AuditEntry(
-            at=datetime.now(UTC),
-            actor_sub=principal.sub,
-            actor_org=principal.org,
-            actor_role=principal.role.value,
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-        )
+        entry(principal, action=action, resource_type=resource_type, resource_id=resource_id)
     )

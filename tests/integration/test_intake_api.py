@@ -184,6 +184,34 @@ async def test_idempotency_key_replays_the_first_answer_and_refuses_another_body
     assert await redis.xlen(service_stream("intake")) == 2
 
 
+async def test_concurrent_requests_with_one_key_register_once(redis: aioredis.Redis) -> None:
+    """Requests that arrive together share a transaction: a key repeated among them still
+    registers once, answers the same, and refuses another body."""
+    import asyncio
+
+    bodies = [registration() for _ in range(12)] + [registration(urgency="low")]
+    distinct = [
+        registration(person=person(date(2018, 1, 1 + i), f"Naam{i}", "Samen")) for i in range(12)
+    ]
+    async with running("intake") as client:
+        answers = await asyncio.gather(
+            *(post(client, body, key="together") for body in bodies),
+            *(post(client, body, key=f"own-{i}") for i, body in enumerate(distinct)),
+        )
+        await client.app.state.runtime.relay.flush()  # type: ignore[attr-defined]
+        async with client.app.state.runtime.db.reading() as session:  # type: ignore[attr-defined]
+            rows = await session.scalar(text("SELECT count(*) FROM registrations"))
+    same, refused, own = answers[:12], answers[12], answers[13:]
+    assert [a.status_code for a in same] == [202] * 12
+    assert len({a.json()["registration_id"] for a in same}) == 1
+    assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in same) == 11
+    assert refused.status_code == 409
+    assert [a.status_code for a in own] == [202] * 12
+    assert len({a.json()["registration_id"] for a in own}) == 12
+    assert rows == 13
+    assert await redis.xlen(service_stream("intake")) == 13
+
+
 async def test_same_person_from_two_organisations_gets_the_same_person_ref() -> None:
     without_id = registration()
     without_id["person"]["national_id"] = None
