@@ -20,6 +20,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # its options are the bench's own
+        return run_bench(argv[1:])
     parser = argparse.ArgumentParser(prog="brug", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -51,6 +54,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     commands.add_parser("asyncapi", help="print the AsyncAPI document of every stream and event")
     commands.add_parser("migrate", help="bring every service database to the latest schema")
+    commands.add_parser("bench", help="the benchmarks of `make bench` (from a checkout)")
 
     acl = commands.add_parser("acl", help="print Redis ACL users (for ops)")
     acl.add_argument("who", choices=["services", "partner"])
@@ -113,6 +117,25 @@ def run(argv: Sequence[str] | None = None) -> int:
         return run_import(args)
     parser.error("unknown command")
     return 2
+
+
+def run_bench(bench_args: list[str]) -> int:
+    """The benchmarks live with the tests, in a checkout of brug (they are not installed)."""
+    import importlib
+    from pathlib import Path
+
+    if (Path.cwd() / "tests" / "bench" / "run.py").exists():
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        bench = importlib.import_module("tests.bench.run")
+    except ImportError:
+        print(
+            "brug bench: run it from a checkout of brug (the benchmarks are in tests/bench)",
+            file=sys.stderr,
+        )
+        return 2
+    sys.argv = ["brug bench", *bench_args]
+    return int(bench.main())
 
 
 def migrate_all() -> int:

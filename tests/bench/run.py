@@ -1,8 +1,12 @@
-"""`make bench`: figures anyone can rerun, printed as a table and kept as JSON.
+"""`make bench` (or `brug bench`): figures anyone can rerun, printed and kept as JSON.
 
-For now: the break sweep over 100,000 open cases on SQLite and on PostgreSQL (the cases issue
-asks under 30 s on this machine). The first sweep opens what the population implies; a second
-sweep as of the same date must change nothing, and is timed three times (median).
+- the pipeline: intake over HTTP (32 clients; a fixed 200/s), registration to case end to end,
+  the sustained end-to-end rate, and the same for the bare pipeline in the same run (the
+  ceiling of this machine), with each service's peak memory;
+- scale out: cases opened per second by one and by two consumer processes in one group;
+- the break sweep over 100,000 open cases on SQLite and on PostgreSQL: the first sweep opens
+  what the population implies; a repeat as of the same date must change nothing (median of 3);
+- the signals rebuild from 1,000,000 case events, and `GET /v1/signals` with 10,000 signals.
 """
 
 from __future__ import annotations
@@ -60,7 +64,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--only", choices=["sweep", "signals", "http"], default=None)
+    parser.add_argument("--only", choices=["pipeline", "scale", "sweep", "signals"], default=None)
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each load step")
     parser.add_argument("--out", default="bench-results")
     args = parser.parse_args()
     results: dict[str, Any] = {
@@ -69,10 +74,12 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "sweep": {},
     }
+    if args.only in (None, "pipeline"):
+        run_pipeline(results, args.seconds)
+    if args.only in (None, "scale"):
+        run_scale(results)
     if args.only in (None, "sweep"):
         run_sweeps(results, args.cases, datetime.now(UTC).date())
-    if args.only in (None, "http"):
-        run_http(results)
     if args.only in (None, "signals"):
         run_signals(results, args.events)
     out = Path(args.out)
@@ -114,16 +121,74 @@ def run_sweeps(results: dict[str, Any], cases: int, today: date) -> None:
         )
 
 
-def run_http(results: dict[str, Any]) -> None:
-    from tests.bench.http_bench import bench_intake_http
+def run_pipeline(results: dict[str, Any], seconds: float) -> None:
+    from tests.bench.pipeline_bench import bench_pipeline
 
-    results["intake_http"] = r = bench_intake_http()
-    c, f = r["clients_32"], r["fixed_200_per_s"]
+    with tempfile.TemporaryDirectory() as tmp:
+        results["pipeline"] = r = bench_pipeline(Path(tmp), seconds)
+    brug, bare = r["brug"], r["bare"]
+    print("\npipeline (SQLite; load generator, Redis and services on this machine)")
+    print(f"{'':34} {'brug':>16} {'bare pipeline':>16} {'target (brug)':>22}")
+    rows = [
+        ("intake, 32 clients: per s", "clients_32", "per_s", "at least 800/s", 800, True),
+        ("intake, 32 clients: p50 ms", "clients_32", "p50_ms", "", None, False),
+        ("intake, 32 clients: p99 ms", "clients_32", "p99_ms", "", None, False),
+    ]
+    for label, group, key, target, goal, higher in rows:
+        _row(label, brug[group][key], bare[group][key], target, goal, higher)
+    for part in ("http", "end_to_end"):
+        for key in ("p50_ms", "p99_ms"):
+            goal = 50.0 if (part, key) == ("end_to_end", "p99_ms") else None
+            _row(
+                f"fixed 200/s, {part.replace('_', ' ')}: {key[:3]} ms",
+                brug["fixed_200"][part][key],
+                bare["fixed_200"][part][key],
+                "under 50 ms" if goal else "",
+                goal,
+                False,
+            )
+    half = bare["sustained"]["per_s"] / 2
+    _row(
+        "sustained end to end: per s",
+        brug["sustained"]["per_s"],
+        bare["sustained"]["per_s"],
+        f"half the bare: {half:.0f}/s",
+        half,
+        True,
+    )
+    print(f"brug's sustained rate is {r['sustained_vs_bare']:.0%} of the bare pipeline's")
+    print("peak memory (RSS, MB; target under 150 each):")
+    for name, mb in {**brug["peak_rss_mb"], **bare["peak_rss_mb"]}.items():
+        print(f"  {name:16} {mb}")
+
+
+def _row(
+    label: str, ours: float, bare: float, target: str, goal: float | None, higher: bool
+) -> None:
+    verdict = ""
+    if goal:
+        met = ours >= goal if higher else ours <= goal
+        verdict = "met" if met else f"missed: {ours / goal:.0%} of it"
+    print(f"{label:34} {ours:>16} {bare:>16} {target:>22} {verdict}")
+
+
+def run_scale(results: dict[str, Any]) -> None:
+    from tests.bench.pipeline_bench import private_redis
+    from tests.bench.scale_bench import bench_scale_out
+
+    with tempfile.TemporaryDirectory() as tmp:
+        redis = private_redis(Path(tmp))
+        try:
+            results["scale_out"] = r = bench_scale_out(Path(tmp), redis.url)
+        finally:
+            redis.stop()
+    if "skipped" in r:
+        print(f"\nscale out: skipped ({r['skipped']})")
+        return
     print(
-        f"\nintake over HTTP, SQLite, one process: {c['registrations_per_s']} registrations/s at "
-        f"32 clients (p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms; target 800/s, "
-        f"{c['registrations_per_s'] / 800:.0%}); at a fixed 200/s: p50 {f['p50_ms']} ms, "
-        f"p99 {f['p99_ms']} ms"
+        f"\nscale out, cases on PostgreSQL, {r['one']['cases']:,} registrations waiting: "
+        f"one process {r['one']['per_s']}/s, two processes {r['two']['per_s']}/s "
+        f"(x{r['speedup']})"
     )
 
 

@@ -1,0 +1,324 @@
+"""The pipeline figures: intake over HTTP, registration to case end to end, the same for the
+bare pipeline under the same load on the same machine, and the services' peak memory.
+
+Everything runs as processes beside the load generator (2 cores shared by all): a private
+Redis, the four brug services on SQLite, then the bare pipeline on the same Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+
+from shared.auth import make_token
+from shared.cli.infra import InfraUnavailable, Provided, free_port, start_private_redis
+from shared.domain import age_on
+from shared.events.streams import service_stream
+from shared.settings import DEV_JWT_SECRET, SERVICES
+from tests.bench.load import Answer, Outcome, closed_loop, open_loop, percentiles, post_json
+from tests.e2e.processes import ServiceProcess
+from tests.factories import national_id, registration
+from tests.infra import provide_redis, unique
+
+PROVINCE_NIS = {
+    "ANT": "11002",
+    "BRU": "21004",
+    "VBR": "24062",
+    "WVL": "31005",
+    "OVL": "44021",
+    "LIM": "71011",
+}
+ORGS = ["clb-gent", "clb-antwerpen", "caw-oost", "school-brugge", "ocmw-hasselt"]
+REASONS = ["exclusion", "problematic_absence", "difficult_behaviour", "child_poverty"]
+CLOSED_LOOP_CLIENTS = 32
+FIXED_RATE = 200.0
+KEEPING_UP_SECONDS = 0.5  # at a step's end, at most this much of its load may be outstanding
+
+
+def population(n: int, seed: int = 11) -> Iterator[dict[str, Any]]:
+    """Distinct young people aged 3 to 24 in all six provinces (each opens its own case)."""
+    rng = random.Random(seed)
+    today = date.today()
+    for i in range(n):
+        birth = date(today.year - rng.randint(3, 24), rng.randint(1, 12), rng.randint(1, 28))
+        province = rng.choice(list(PROVINCE_NIS))
+        age = age_on(birth, date(2026, 5, 20))
+        yield registration(
+            person={
+                "national_id": national_id(birth, i % 997 + 1),
+                "given_name": f"Bench{i}",
+                "family_name": "Population",
+                "birth_date": birth.isoformat(),
+            },
+            region={"province": province, "municipality_nis": PROVINCE_NIS[province]},
+            reasons=rng.sample(REASONS, 2),
+            consent={"given_by": "youth" if age >= 12 else "parents", "date": "2026-05-20"},
+        )
+
+
+@dataclass
+class Target:
+    """A pipeline under test: where to POST, which stream says 'opened', and how an HTTP
+    answer and an opened entry name the same young person."""
+
+    name: str
+    url: str
+    opened_stream: str
+    key_of_answer: Callable[[Any], str]
+    key_of_entry: Callable[[dict[bytes, bytes]], str | None]
+    processes: dict[str, int] = field(default_factory=dict)  # name -> pid
+
+
+class OpenedWatcher:
+    """Reads the 'opened' stream as it grows and notes when each young person's case came."""
+
+    def __init__(self, redis: Redis, target: Target) -> None:
+        self.redis, self.target = redis, target
+        self.seen: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> OpenedWatcher:
+        last = await self.redis.xrevrange(self.target.opened_stream, count=1)
+        self._last = last[0][0] if last else b"0-0"
+        self._task = asyncio.create_task(self._watch())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+    async def _watch(self) -> None:
+        while True:
+            found = await self.redis.xread({self.target.opened_stream: self._last}, block=50)
+            now = time.perf_counter()
+            for _, entries in found:
+                for entry_id, fields in entries:
+                    self._last = entry_id
+                    key = self.target.key_of_entry(fields)
+                    if key is not None:
+                        self.seen.setdefault(key, now)
+
+    def latencies(self, answers: list[Answer]) -> list[float]:
+        """ms from each HTTP answer to its case opened (answers not yet opened are left out)."""
+        out = []
+        for answer in answers:
+            opened = self.seen.get(self.target.key_of_answer(answer.json()))
+            if opened is not None:
+                out.append(max(opened - answer.answered, 0.0) * 1000)
+        return out
+
+    def outstanding(self, answers: list[Answer]) -> int:
+        return sum(1 for a in answers if self.target.key_of_answer(a.json()) not in self.seen)
+
+    async def drained(self, answers: list[Answer], timeout: float = 60) -> bool:
+        deadline = time.perf_counter() + timeout
+        while self.outstanding(answers):
+            if time.perf_counter() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+
+def _requests(target: Target, bodies: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+    token = make_token(role="case_worker", org="clb-bench", sub="bench", secret=DEV_JWT_SECRET)
+    make = post_json(target.url, "/v1/registrations", {"Authorization": f"Bearer {token}"})
+    for n, body in enumerate(bodies):
+        yield make(body, f"{target.name}-{n}")
+
+
+async def measure(target: Target, redis_url: str, *, seconds: float) -> dict[str, Any]:
+    """Closed loop at 32 clients, a fixed 200/s with end-to-end times, then rising fixed
+    rates until the cases fall behind: the sustained end-to-end rate."""
+    redis = Redis.from_url(redis_url)
+    requests = _requests(target, population(10**7))
+    result: dict[str, Any] = {}
+    async with OpenedWatcher(redis, target) as watcher:
+        await open_loop(target.url, requests, rate=50, seconds=2)  # warm up
+        burst = await closed_loop(
+            target.url, requests, clients=CLOSED_LOOP_CLIENTS, seconds=seconds
+        )
+        _check(burst, "32 clients")
+        await watcher.drained(burst.ok)
+        result["clients_32"] = {"per_s": round(burst.per_second, 1), **burst.percentiles()}
+        fixed = await open_loop(target.url, requests, rate=FIXED_RATE, seconds=seconds)
+        _check(fixed, "fixed rate")
+        await watcher.drained(fixed.ok)
+        result["fixed_200"] = {
+            "http": fixed.percentiles(),
+            "end_to_end": percentiles(watcher.latencies(fixed.ok)),
+        }
+        result["sustained"] = await _sustained(target, requests, watcher, seconds)
+    await redis.aclose()
+    result["peak_rss_mb"] = {name: peak_rss_mb(pid) for name, pid in target.processes.items()}
+    return result
+
+
+async def _sustained(
+    target: Target, requests: Iterator[bytes], watcher: OpenedWatcher, seconds: float
+) -> dict[str, Any]:
+    """The highest offered rate (steps of 100/s from 200/s) that the whole pipeline keeps up
+    with: every request answered at that rate, and at the step's end no more than half a
+    second's worth of cases still to open."""
+    steps = []
+    best = 0.0
+    rate = FIXED_RATE
+    while rate <= 5000:
+        outcome = await open_loop(target.url, requests, rate=rate, seconds=seconds)
+        behind = watcher.outstanding(outcome.ok)
+        answered_rate = len(outcome.ok) / seconds
+        kept_up = (
+            len(outcome.ok) == len(outcome.answers)
+            and answered_rate >= 0.95 * rate
+            and behind <= rate * KEEPING_UP_SECONDS
+        )
+        steps.append({"offered_per_s": rate, "behind_at_end": behind, "kept_up": kept_up})
+        await watcher.drained(outcome.ok, timeout=120)
+        if not kept_up:
+            break
+        best = rate
+        rate += 100
+    return {"per_s": best, "steps": steps}
+
+
+def _check(outcome: Outcome, what: str) -> None:
+    failed = [a for a in outcome.answers if not 200 <= a.status < 300]
+    if failed:
+        raise RuntimeError(
+            f"{what}: {len(failed)} of {len(outcome.answers)} requests failed, e.g. HTTP "
+            f"{failed[0].status}: {failed[0].body[:200]!r}"
+        )
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """The process's peak resident memory (VmHWM), in MB."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
+def private_redis(workdir: Path) -> Provided:
+    try:
+        return start_private_redis(workdir / "redis")
+    except InfraUnavailable:
+        return provide_redis(workdir)
+
+
+def brug_env(redis_url: str, workdir: Path, prefix: str) -> dict[str, str]:
+    return {
+        "BRUG_REDIS_URL": redis_url,
+        "BRUG_STREAM_PREFIX": prefix,
+        "BRUG_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/{{service}}.db",
+        "BRUG_RATE_LIMIT_PER_MINUTE": "0",
+        "BRUG_LOG_LEVEL": "WARNING",
+        "BRUG_ENV": "development",
+    }
+
+
+def bench_brug(workdir: Path, redis_url: str, seconds: float) -> dict[str, Any]:
+    prefix = unique("bench") + ":"
+    env = brug_env(redis_url, workdir, prefix)
+    services = {s: ServiceProcess(s, env, workdir).start() for s in SERVICES}
+    try:
+        target = Target(
+            name="brug",
+            url=services["intake"].url,
+            opened_stream=prefix + service_stream("cases"),
+            key_of_answer=lambda a: str(a["person_ref"]),
+            key_of_entry=_case_opened_ref,
+            processes={s: p.process.pid for s, p in services.items() if p.process},
+        )
+        return asyncio.run(measure(target, redis_url, seconds=seconds))
+    finally:
+        for process in services.values():
+            process.stop()
+
+
+def _case_opened_ref(fields: dict[bytes, bytes]) -> str | None:
+    event = json.loads(fields[b"event"])
+    if event["type"] != "brug.case.opened.v1":
+        return None
+    return str(event["data"]["person_ref"])
+
+
+def bench_bare(workdir: Path, redis_url: str, seconds: float) -> dict[str, Any]:
+    prefix = unique("bare") + ":"
+    env = {**os.environ, "BENCH_REDIS_URL": redis_url, "BENCH_PREFIX": prefix}
+    port = free_port()
+    log = (workdir / "bare.log").open("ab")
+    consumer = subprocess.Popen(
+        [sys.executable, "-m", "tests.bench.bare", "consumer", str(workdir / "bare.db")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=log,
+    )
+    assert consumer.stdout is not None
+    consumer.stdout.readline()  # ready
+    api = subprocess.Popen(
+        [sys.executable, "-m", "tests.bench.bare", "api", str(port)],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_listening(url)
+        target = Target(
+            name="bare",
+            url=url,
+            opened_stream=f"{prefix}bare.out",
+            key_of_answer=lambda a: str(a["registration_id"]),
+            key_of_entry=lambda f: f[b"id"].decode(),
+            processes={"bare api": api.pid, "bare consumer": consumer.pid},
+        )
+        return asyncio.run(measure(target, redis_url, seconds=seconds))
+    finally:
+        for process in (api, consumer):
+            process.terminate()
+            process.wait(10)
+
+
+def _wait_listening(url: str, timeout: float = 20) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url + "/openapi.json", timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def bench_pipeline(workdir: Path, seconds: float = 8.0) -> dict[str, Any]:
+    """brug and the bare pipeline, one after the other on one private Redis."""
+    redis = private_redis(workdir)
+    try:
+        results = {
+            "brug": bench_brug(workdir, redis.url, seconds),
+            "bare": bench_bare(workdir, redis.url, seconds),
+        }
+    finally:
+        redis.stop()
+    bare = results["bare"]["sustained"]["per_s"]
+    results["sustained_vs_bare"] = (
+        round(results["brug"]["sustained"]["per_s"] / bare, 3) if bare else None
+    )
+    return results
