@@ -21,8 +21,10 @@ log = logging.getLogger("brug.signals")
 
 
 async def settle_after_batch(session: AsyncSession) -> None:
-    """After each batch of case events: the signals they change, in the same transaction."""
-    await service.settle(session, as_of=service.today(), k=get_settings().signal_min_cases)
+    """After a batch of case events that changed blocked periods: the signals they change, in
+    the same transaction. (Most events, case.opened say, change none: no work.)"""
+    if service.periods_changed(session):
+        await service.settle(session, as_of=service.today(), k=get_settings().signal_min_cases)
 
 
 async def daily_settle(runtime: Runtime) -> None:

@@ -62,6 +62,8 @@ def to_row(period: BlockedPeriod) -> dict[str, Any]:
     }
 
 
+PERIODS_CHANGED = "brug.signals.periods_changed"
+
 # --- events in ----------------------------------------------------------------------------------
 
 
@@ -78,6 +80,12 @@ async def apply_case_event(session: AsyncSession, case_id: str, event: Payload) 
         return
     await session.execute(periods_t.delete().where(periods_t.c.case_id == case_id))
     await session.execute(periods_t.insert(), [to_row(p) for p in after])
+    session.info[PERIODS_CHANGED] = True
+
+
+def periods_changed(session: AsyncSession) -> bool:
+    """Whether this transaction changed any blocked period (only then can a signal change)."""
+    return bool(session.info.get(PERIODS_CHANGED))
 
 
 async def remember_involvement(session: AsyncSession, event: CaseOpened | CaseUpdated) -> None:
