@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.logs import log_request
 from shared.messaging.tables import OutboxEvent
 
 HTTP_REQUESTS = Counter("brug_http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -35,7 +36,8 @@ outbox_t = OutboxEvent.__table__  # type: ignore[attr-defined]
 
 
 class MetricsMiddleware:
-    """Counts and times every request by its route template (never by its raw path)."""
+    """Counts and times every request by its route template (never by its raw path), and
+    writes its access log line, inside the request's span (so with its trace id)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -57,8 +59,10 @@ class MetricsMiddleware:
             await self.app(scope, receive, recording_send)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
+            seconds = time.perf_counter() - started
             HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
-            HTTP_LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+            HTTP_LATENCY.labels(scope["method"], route).observe(seconds)
+            log_request(scope["method"], route, status, seconds)
 
 
 def router(domain_counts: DomainCounts | None = None) -> APIRouter:

@@ -1,4 +1,8 @@
-"""A service's running parts (database, Redis, relay, consumers) and the app that hosts them."""
+"""A service's running parts (database, Redis, relay, consumers) and the app that hosts them.
+
+Shutdown has one budget: SIGTERM must end in exit 0 within 10 seconds (SPEC section 8), so
+every stage takes its share of one deadline rather than a timeout of its own.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,11 @@ import gc
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from redis.asyncio import Redis
@@ -24,6 +29,33 @@ from shared.settings import Settings, get_settings
 from shared.telemetry import setup_tracing
 
 log = logging.getLogger("brug")
+
+# The shutdown budget, from the signal: within it the server drains its requests, consumers
+# finish the batches in hand, the outbox is flushed and connections close. What follows it
+# (the last spans, the interpreter's exit) fits in the rest of the 10 seconds.
+SHUTDOWN_SECONDS = 8.0
+# uvicorn's part: requests in flight may take this long (consumers stop at the signal meanwhile).
+HTTP_DRAIN_SECONDS = 4.0
+# Kept back from the consumers for flushing the outbox...
+RELAY_RESERVE_SECONDS = 2.0
+# ...and from the relay for closing Redis and the database.
+CLOSE_RESERVE_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """One point in time every shutdown stage measures its wait against."""
+
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds)
+
+    def left(self, reserve: float = 0.0) -> float:
+        """Seconds until the deadline less `reserve` (kept for the stages after), at least 0."""
+        return max(0.0, self.at - reserve - time.monotonic())
+
 
 # stream name -> {event name -> handler}
 Subscriptions = Mapping[str, Mapping[str, Handler]]
@@ -43,6 +75,9 @@ class Runtime:
     consumers: list[StreamConsumer] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     extra_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    deadline: Deadline | None = None
+    # Runtimes started and not yet stopped in this process, for `begin_shutdown`.
+    running: ClassVar[list[Runtime]] = []
 
     @classmethod
     def build(
@@ -88,29 +123,61 @@ class Runtime:
         for consumer in self.consumers:
             self.tasks.append(asyncio.create_task(consumer.run(), name=f"{self.service}-consume"))
         self.extra_tasks = [asyncio.create_task(work(self)) for work in background or []]
+        Runtime.running.append(self)
         quiet_garbage_collector()
 
+    def begin_stop(self, deadline: Deadline) -> None:
+        """At the signal: start the clock and stop reading new messages at once, while the
+        server drains its requests (the relay keeps publishing what they commit)."""
+        if self.deadline is None:
+            self.deadline = deadline
+        for consumer in self.consumers:
+            consumer.stop()
+
     async def stop(self) -> None:
-        """Stop reading, let batches in hand finish, flush the outbox, close connections."""
+        """Stop reading, let batches in hand finish, flush the outbox, close connections, all
+        within the deadline the signal set (or one starting now)."""
+        self.begin_stop(Deadline.after(SHUTDOWN_SECONDS))
+        deadline = self.deadline
+        assert deadline is not None
+        if self in Runtime.running:
+            Runtime.running.remove(self)
         for task in self.extra_tasks:
             task.cancel()
         await asyncio.gather(*self.extra_tasks, return_exceptions=True)
-        for consumer in self.consumers:
-            consumer.stop()
         consumer_tasks = self.tasks[1:]
         if consumer_tasks:
-            _, pending = await asyncio.wait(consumer_tasks, timeout=5)
-            for task in pending:
+            _, pending = await asyncio.wait(
+                consumer_tasks, timeout=deadline.left(RELAY_RESERVE_SECONDS)
+            )
+            for task in pending:  # their entries stay pending and are reclaimed by others
+                log.warning("consumer %s did not finish in time; cancelled", task.get_name())
                 task.cancel()
         try:
-            await asyncio.wait_for(self.relay.stop(), timeout=3)
+            await asyncio.wait_for(self.relay.stop(), timeout=deadline.left(CLOSE_RESERVE_SECONDS))
         except Exception:
             log.warning("outbox not fully flushed at shutdown; it will be relayed at next start")
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.redis.aclose()
-        await self.db.dispose()
+        await self._close(deadline)
+
+    async def _close(self, deadline: Deadline) -> None:
+        """Close Redis and the database; a connection that hangs is left to the process exit."""
+        try:
+            await asyncio.wait_for(self.redis.aclose(), timeout=max(deadline.left(), 0.2))
+            await asyncio.wait_for(self.db.dispose(), timeout=max(deadline.left(), 0.2))
+        except Exception:
+            log.warning("connections not closed in time at shutdown")
+
+
+def begin_shutdown(seconds: float = SHUTDOWN_SECONDS) -> Deadline:
+    """Called on SIGTERM: one deadline for every runtime of the process, whose consumers stop
+    reading now rather than after the HTTP drain."""
+    deadline = Deadline.after(seconds)
+    for runtime in list(Runtime.running):
+        runtime.begin_stop(deadline)
+    return deadline
 
 
 def quiet_garbage_collector() -> None:

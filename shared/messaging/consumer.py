@@ -10,6 +10,10 @@ undecodable entry keeps the batch pending for ever and never reaches the dead le
 - entries pending longer than the reclaim time (a crashed consumer's, or failed ones) are
   claimed with XAUTOCLAIM and retried; after `max_deliveries` they go to `brug.deadletter`;
 - an entry that is not a readable event goes to the dead letters at once: no retry can mend it.
+
+Each event applied has a `consume <type>` span (CONSUMER), child of the publish span named by
+the entry's traceparent. `stop()` ends reading at once: the batch in hand is applied and
+acknowledged, and nothing new is read.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -30,7 +35,7 @@ from shared.events.envelope import Envelope, MalformedEvent, event_type, parse_e
 from shared.messaging.deadletter import send_to_deadletter
 from shared.messaging.inbox import already_applied, record_applied
 from shared.metrics import DEAD_LETTERS, EVENTS_CONSUMED
-from shared.telemetry import span
+from shared.telemetry import span, within
 
 log = logging.getLogger("brug.consumer")
 
@@ -121,10 +126,17 @@ class StreamConsumer:
                     await self.ensure_group()
                     continue
                 log.exception("consumer %s on %s failed", self.config.consumer, self.stream)
-                await asyncio.sleep(1)
+                await self._pause(1)
             except Exception:
                 log.exception("consumer %s on %s failed", self.config.consumer, self.stream)
-                await asyncio.sleep(1)
+                await self._pause(1)
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait before trying again, but no longer once asked to stop (shutdown has a budget)."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
 
     async def _wait_for_database(self) -> None:
         """Read nothing until the database answers: the entries in hand stay pending and are
@@ -134,7 +146,7 @@ class StreamConsumer:
                 await self.db.ping()
                 return
             except Exception:
-                await asyncio.sleep(1)
+                await self._pause(1)
 
     async def _read_new(self) -> list[Entry]:
         response: Any = await self.redis.xreadgroup(
@@ -183,7 +195,10 @@ class StreamConsumer:
             raise DatabaseUnavailable from exc
         except Exception as exc:
             self._last_errors[entry_id.decode()] = describe(exc)
-            log.warning("event %s (%s) failed: %s", event[1].id, event[1].type, type(exc).__name__)
+            with within(event[1].traceparent):  # the warning carries the event's trace
+                log.warning(
+                    "event %s (%s) failed: %s", event[1].id, event[1].type, type(exc).__name__
+                )
             return False
         self._last_errors.pop(entry_id.decode(), None)
         await self.redis.xack(self.stream, self.config.group, entry_id)
@@ -203,9 +218,19 @@ class StreamConsumer:
                 with span(
                     f"consume {envelope.type}",
                     envelope.traceparent,
-                    **{"messaging.destination": self.stream, "messaging.message.id": envelope.id},
+                    kind=SpanKind.CONSUMER,
+                    attributes={
+                        "messaging.system": "redis",
+                        "messaging.operation.name": "consume",
+                        "messaging.operation.type": "process",
+                        "messaging.destination.name": self.stream,
+                        "messaging.consumer.group.name": consumer,
+                        "messaging.message.id": envelope.id,
+                        "cloudevents.event_type": envelope.type,
+                    },
                 ):
                     await self.handlers[envelope.type](session, envelope)
+                    log.debug("applied %s %s from %s", envelope.type, envelope.id, self.stream)
                 fresh.append(envelope.id)
             await record_applied(session, consumer=consumer, event_ids=fresh)
             EVENTS_CONSUMED.labels(self.stream).inc(len(fresh))

@@ -3,17 +3,24 @@
 The relay is woken right after each commit and polls slowly as a safety net. On PostgreSQL it
 claims rows with FOR UPDATE SKIP LOCKED, so replicas can relay side by side. A crash between
 XADD and marking republishes the same CloudEvent id, which consumers deduplicate.
+
+When tracing is on, each event relayed gets a `publish <type>` span (PRODUCER), child of the
+traceparent stored with the row, and the entry put on the stream carries the publish span's
+traceparent, so each consumer's span is a child of the publish. When tracing is off, the stored
+envelope goes out as it is, unparsed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from opentelemetry.trace import Span, SpanKind, StatusCode
 from redis.asyncio import Redis
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,7 +30,7 @@ from shared.events.contracts import Payload
 from shared.events.streams import service_stream
 from shared.messaging.tables import OutboxEvent
 from shared.metrics import EVENTS_PUBLISHED
-from shared.telemetry import current_traceparent
+from shared.telemetry import current_traceparent, start_span, traceparent_of, tracing_enabled
 
 log = logging.getLogger("brug.outbox")
 outbox_table: sa.Table = OutboxEvent.__table__  # type: ignore[attr-defined]
@@ -148,7 +155,13 @@ class OutboxRelay:
         row neither blocks the outbox nor makes the rest go out again.
         """
         query = (
-            sa.select(outbox_table.c.id, outbox_table.c.stream, outbox_table.c.envelope)
+            sa.select(
+                outbox_table.c.id,
+                outbox_table.c.stream,
+                outbox_table.c.envelope,
+                outbox_table.c.event_id,
+                outbox_table.c.event_type,
+            )
             .where(outbox_table.c.published_at.is_(None))
             .order_by(outbox_table.c.id)
             .limit(self.batch_size)
@@ -176,10 +189,15 @@ class OutboxRelay:
     async def _publish(self, rows: Sequence[Any]) -> list[int]:
         if not rows:
             return []
+        traced = [publish_span(row) for row in rows] if tracing_enabled() else None
         async with self.redis.pipeline(transaction=False) as pipe:
-            for row in rows:
-                pipe.xadd(row.stream, {env.ENTRY_FIELD: row.envelope})
+            for i, row in enumerate(rows):
+                entry = traced[i][1] if traced else row.envelope
+                pipe.xadd(row.stream, {env.ENTRY_FIELD: entry})
             results = await pipe.execute(raise_on_error=False)
+        if traced:
+            for (span, _), result in zip(traced, results, strict=True):
+                end_publish_span(span, result)
         published = []
         for row, result in zip(rows, results, strict=True):
             if isinstance(result, Exception):
@@ -208,3 +226,46 @@ class OutboxRelay:
                 sa.select(sa.func.count()).where(outbox_table.c.published_at.is_(None))
             )
         return int(count or 0)
+
+
+def publish_span(row: Any) -> tuple[Span, str]:
+    """A `publish <type>` span for an outbox row, child of the traceparent stored with it, and
+    the envelope to put on the stream, carrying the publish span's traceparent instead.
+
+    Attributes name the stream, the event's type and id only: never its subject or data.
+    """
+    try:
+        envelope = json.loads(row.envelope)
+    except ValueError:
+        envelope = None  # not ours to mend here: it goes out as it is, and is dead-lettered
+    if not isinstance(envelope, dict):
+        envelope = None
+    span = start_span(
+        f"publish {row.event_type}",
+        envelope.get("traceparent") if envelope else None,
+        kind=SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "redis",
+            "messaging.operation.name": "publish",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": row.stream,
+            "messaging.message.id": row.event_id,
+            "cloudevents.event_id": row.event_id,
+            "cloudevents.event_type": row.event_type,
+        },
+    )
+    traceparent = traceparent_of(span)
+    if traceparent is None or envelope is None:  # no real span, or nothing to carry it
+        return span, row.envelope
+    envelope["traceparent"] = traceparent
+    return span, json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+
+
+def end_publish_span(span: Span, result: Any) -> None:
+    """End a publish span with the XADD's answer: the entry id, or the error's kind."""
+    if isinstance(result, Exception):
+        span.set_status(StatusCode.ERROR, type(result).__name__)
+    else:
+        entry_id = result.decode() if isinstance(result, bytes) else str(result)
+        span.set_attribute("brug.stream.entry_id", entry_id)
+    span.end()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import secrets
 import time
@@ -12,11 +13,14 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 
 from shared import telemetry
 from shared.cli.infra import free_port
+from shared.events.streams import service_stream
 from shared.settings import DEV_JWT_SECRET, get_settings
 from tests.conftest import auth, running
 from tests.factories import registration
@@ -96,7 +100,22 @@ async def test_health_and_readiness() -> None:
         assert down.json()["checks"]["redis"].startswith("unavailable")
 
 
-async def test_the_trace_of_a_registration_continues_in_the_cases_consumer() -> None:
+def one_span(spans: list[ReadableSpan], name: str, group: str | None = None) -> ReadableSpan:
+    """The one span of that name (and consumer group): a second one would be a double publish."""
+    found = [
+        s
+        for s in spans
+        if s.name == name
+        and (group is None or (s.attributes or {}).get("messaging.consumer.group.name") == group)
+    ]
+    assert len(found) == 1, [s.name for s in spans]
+    return found[0]
+
+
+async def test_one_trace_runs_from_the_request_through_relays_and_streams_to_signals() -> None:
+    """HTTP server span -> its handler -> publish registration.accepted (intake's relay) ->
+    consume it (cases) -> publish case.opened (cases' relay) -> consume it (signals): each the
+    parent of the next, all one trace."""
     exporter = InMemorySpanExporter()
     telemetry.install_exporter("test", exporter)
     caller_trace = secrets.token_hex(16)
@@ -131,21 +150,38 @@ async def test_the_trace_of_a_registration_continues_in_the_cases_consumer() -> 
     spans = [
         s for s in exporter.get_finished_spans() if f"{s.context.trace_id:032x}" == caller_trace
     ]
-    by_id = {s.context.span_id: s for s in spans}
-    consume = next(s for s in spans if s.name == "consume brug.registration.accepted.v1")
-    ancestors = []
-    parent = consume.parent
-    while parent is not None and parent.span_id in by_id:
-        ancestors.append(by_id[parent.span_id].name)
-        parent = by_id[parent.span_id].parent
-    # consumer span <- ... <- the HTTP server span <- the caller's span
-    assert "POST /v1/registrations" in ancestors
-    assert parent is not None
-    assert parent.span_id == 0x00F067AA0BA902B7
-    # ...and on: signals consumes case.opened as a child of the cases consumer's span.
-    downstream = next(s for s in spans if s.name == "consume brug.case.opened.v1")
-    assert downstream.parent is not None
-    assert downstream.parent.span_id == consume.context.span_id
+    server = one_span(spans, "POST /v1/registrations")
+    chain = [
+        server,
+        one_span(spans, "fastapi.endpoint"),  # the route's handler, which queues the event
+        one_span(spans, "publish brug.registration.accepted.v1"),
+        one_span(spans, "consume brug.registration.accepted.v1", group="cases"),
+        one_span(spans, "publish brug.case.opened.v1"),
+        one_span(spans, "consume brug.case.opened.v1", group="signals"),
+    ]
+    # the server span continues the caller's trace...
+    assert server.kind == SpanKind.SERVER
+    assert server.parent is not None
+    assert server.parent.span_id == 0x00F067AA0BA902B7
+    # ...and each step is the direct child of the one before
+    for parent, child in itertools.pairwise(chain):
+        assert child.parent is not None, child.name
+        assert child.parent.span_id == parent.context.span_id, (child.name, parent.name)
+    kinds = [s.kind for s in chain[2:]]
+    assert kinds == [SpanKind.PRODUCER, SpanKind.CONSUMER] * 2
+    publish = chain[2]
+    attributes = dict(publish.attributes or {})
+    assert attributes["messaging.system"] == "redis"
+    assert attributes["messaging.destination.name"] == service_stream("intake")
+    assert attributes["messaging.message.id"]
+    assert str(attributes["brug.stream.entry_id"]).count("-") == 1
+    # no personal data in any span: names, national id, free text
+    person = registration()["person"]
+    secrets_ = [person["given_name"], person["family_name"], person["national_id"]]
+    for one in spans:
+        text = json.dumps({k: str(v) for k, v in (one.attributes or {}).items()}) + one.name
+        assert not any(secret in text for secret in secrets_), one.name
+        assert registration()["summary"][:20] not in text
 
 
 async def test_metrics_show_requests_events_lag_backlog_and_breaks() -> None:
