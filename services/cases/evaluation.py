@@ -122,13 +122,19 @@ async def settle(
     as_of: date,
     *,
     closing: Collection[str] = (),
+    new: bool = False,
 ) -> Settled:
-    """Open the breaks that now hold and resolve those mended, for every case given."""
+    """Open the breaks that now hold and resolve those mended, for every case given.
+    (`new`: the cases were opened in this transaction, so there is nothing to load.)"""
     facts = {c.id: c for c in cases}
     if not facts:
         return Settled()
-    episodes = await load_episodes(session, facts.keys())
-    known = await load_known_breaks(session, facts.keys())
+    if new:
+        episodes: dict[str, list[Episode]] = {}
+        known: dict[str, list[tuple[str, KnownBreak]]] = {}
+    else:
+        episodes = await load_episodes(session, facts.keys())
+        known = await load_known_breaks(session, facts.keys())
     now = datetime.now(UTC)
     new_breaks: list[dict[str, Any]] = []
     resolved: dict[str, list[str]] = {"mended": [], "case_closed": []}

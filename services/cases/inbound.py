@@ -7,14 +7,15 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.cases import evaluation
-from services.cases.models import Case, CaseHandover, EpisodeRow
+from services.cases.evaluation import CaseFacts
+from services.cases.models import Case, CaseHandover, CaseOrganisation, EpisodeRow
 from services.cases.service import (
     SERVICE,
-    add_timeline,
     after_episode_change,
     bump_version,
     involve,
@@ -22,7 +23,7 @@ from services.cases.service import (
     today,
 )
 from services.cases.trajectory import Outcome
-from shared.domain import LifeDomain, Province, age_band, age_on
+from shared.domain import LifeDomain, age_band, age_on
 from shared.events.contracts import (
     CaseOpened,
     HandoverChanged,
@@ -31,51 +32,17 @@ from shared.events.contracts import (
 )
 from shared.messaging import outbox
 
+organisations_t: sa.Table = CaseOrganisation.__table__  # type: ignore[attr-defined]
 
-async def open_or_join(session: AsyncSession, *, registration: RegistrationAccepted) -> Case:
+
+async def open_or_join(session: AsyncSession, *, registration: RegistrationAccepted) -> None:
     """One case per person_ref: a new one, or the registrant joins the existing case."""
-    now = datetime.now(UTC)
     case = (
         await session.exec(select(Case).where(Case.person_ref == registration.person_ref))
     ).first()
     if case is None:
-        case = Case(
-            id=str(uuid.uuid4()),
-            person_ref=registration.person_ref,
-            birth_date=registration.birth_date,
-            province=registration.province.value,
-            municipality_nis=registration.municipality_nis,
-            registrant_org=registration.registrant_org,
-            opened_at=now,
-            updated_at=now,
-        )
-        session.add(case)
-        await session.flush()
-        await involve(session, case.id, registration.registrant_org, "registrant")
-        add_timeline(
-            session,
-            case,
-            "opened",
-            {"registrant_org": registration.registrant_org},
-            actor=("brug", registration.registrant_org),
-        )
-        await outbox.publish(
-            session,
-            service=SERVICE,
-            name="case.opened",
-            subject=case.id,
-            data=CaseOpened(
-                case_id=case.id,
-                person_ref=case.person_ref,
-                province=Province(case.province),
-                age_band=age_band(age_on(case.birth_date, now.date())),
-                registrant_org=case.registrant_org,
-                opened_at=now,
-            ),
-        )
-        # A transition may already be near (turning 6 within 60 days): say so at once.
-        await evaluation.settle(session, [evaluation.facts_of(case)], today())
-        return case
+        await open_case(session, registration)
+        return
     if case.status == "closed":
         # Registered again after the case closed: the case opens again, nothing is lost.
         await involve(session, case.id, registration.registrant_org, "registrant")
@@ -91,7 +58,7 @@ async def open_or_join(session: AsyncSession, *, registration: RegistrationAccep
             {"org": registration.registrant_org},
             actor=("brug", registration.registrant_org),
         )
-        return case
+        return
     if await involve(session, case.id, registration.registrant_org, "registrant"):
         await bump_version(session, case)
         await record_change(
@@ -101,7 +68,70 @@ async def open_or_join(session: AsyncSession, *, registration: RegistrationAccep
             {"org": registration.registrant_org},
             actor=("brug", registration.registrant_org),
         )
-    return case
+
+
+async def open_case(session: AsyncSession, registration: RegistrationAccepted) -> None:
+    """A new case, written with one statement per table: the hot path of every registration."""
+    now = datetime.now(UTC)
+    org = registration.registrant_org
+    case = CaseFacts(
+        id=str(uuid.uuid4()),
+        birth_date=registration.birth_date,
+        opened_on=now.date(),
+        province=registration.province.value,
+        has_key_worker=False,
+        closed=False,
+        version=1,
+    )
+    await session.execute(
+        evaluation.cases_t.insert().values(
+            id=case.id,
+            person_ref=registration.person_ref,
+            birth_date=case.birth_date,
+            province=case.province,
+            municipality_nis=registration.municipality_nis,
+            status="open",
+            version=case.version,
+            registrant_org=org,
+            blockers=[],
+            blocked_domains=[],
+            routes_tried=[],
+            opened_at=now,
+            updated_at=now,
+        )
+    )
+    await session.execute(
+        organisations_t.insert().values(
+            case_id=case.id, org=org, involvement="registrant", since=now
+        )
+    )
+    await session.execute(
+        evaluation.timeline_t.insert().values(
+            case_id=case.id,
+            at=now,
+            actor_sub="brug",
+            actor_org=org,
+            change="opened",
+            version=case.version,
+            detail={"registrant_org": org},
+        )
+    )
+    await outbox.publish(
+        session,
+        service=SERVICE,
+        name="case.opened",
+        subject=case.id,
+        data=CaseOpened(
+            case_id=case.id,
+            person_ref=registration.person_ref,
+            province=registration.province,
+            age_band=age_band(age_on(case.birth_date, now.date())),
+            registrant_org=org,
+            opened_at=now,
+        ),
+    )
+    # A transition may already be near (turning 6 within 60 days): say so at once.
+    await evaluation.settle(session, [case], today(), new=True)
 
 
 HANDOVER_EPISODES = uuid.UUID("5f0c6f3e-6a43-4d0e-9a39-6f1c2b9a7d10")
