@@ -28,6 +28,7 @@ from shared.domain import age_on
 from shared.events.streams import service_stream
 from shared.settings import DEV_JWT_SECRET, SERVICES
 from tests.bench.load import Answer, Outcome, closed_loop, open_loop, percentiles, post_json
+from tests.bench.profile import profiling
 from tests.e2e.processes import ServiceProcess
 from tests.factories import national_id, registration
 from tests.infra import provide_redis, unique
@@ -44,6 +45,7 @@ ORGS = ["clb-gent", "clb-antwerpen", "caw-oost", "school-brugge", "ocmw-hasselt"
 REASONS = ["exclusion", "problematic_absence", "difficult_behaviour", "child_poverty"]
 CLOSED_LOOP_CLIENTS = 32
 FIXED_RATE = 200.0
+PROFILE_RATE = 100.0
 KEEPING_UP_SECONDS = 0.5  # at a step's end, at most this much of its load may be outstanding
 
 
@@ -159,21 +161,36 @@ async def measure(target: Target, redis_url: str, *, seconds: float) -> dict[str
             "http": fixed.percentiles(),
             "end_to_end": percentiles(watcher.latencies(fixed.ok)),
         }
+        result["where_the_time_goes"] = await _profile(target, requests, watcher, seconds)
         result["sustained"] = await _sustained(target, requests, watcher, seconds)
     await redis.aclose()
     result["peak_rss_mb"] = {name: peak_rss_mb(pid) for name, pid in target.processes.items()}
     return result
 
 
+async def _profile(
+    target: Target, requests: Iterator[bytes], watcher: OpenedWatcher, seconds: float
+) -> dict[str, Any]:
+    """CPU per registration in each process, and the hottest of our functions, at 100/s."""
+    with profiling(target.processes, seconds) as profile:
+        outcome = await open_loop(target.url, requests, rate=PROFILE_RATE, seconds=seconds)
+        await watcher.drained(outcome.ok)
+    return {
+        "rate_per_s": PROFILE_RATE,
+        "cpu_ms_per_registration": profile.per_item_ms(len(outcome.ok)),
+        "hottest": profile.hot,
+    }
+
+
 async def _sustained(
     target: Target, requests: Iterator[bytes], watcher: OpenedWatcher, seconds: float
 ) -> dict[str, Any]:
-    """The highest offered rate (steps of 100/s from 200/s) that the whole pipeline keeps up
-    with: every request answered at that rate, and at the step's end no more than half a
-    second's worth of cases still to open."""
+    """The highest offered rate (50, 100, 150, 200/s, then steps of 100/s) that the whole
+    pipeline keeps up with: every request answered at that rate, and at the step's end no
+    more than half a second's worth of cases still to open."""
     steps = []
     best = 0.0
-    rate = FIXED_RATE
+    rate = 50.0
     while rate <= 5000:
         outcome = await open_loop(target.url, requests, rate=rate, seconds=seconds)
         behind = watcher.outstanding(outcome.ok)
@@ -188,7 +205,7 @@ async def _sustained(
         if not kept_up:
             break
         best = rate
-        rate += 100
+        rate += 50 if rate < FIXED_RATE else 100
     return {"per_s": best, "steps": steps}
 
 

@@ -157,6 +157,14 @@ def run_pipeline(results: dict[str, Any], seconds: float) -> None:
         True,
     )
     print(f"brug's sustained rate is {r['sustained_vs_bare']:.0%} of the bare pipeline's")
+    for name, r_ in (("brug", brug), ("bare pipeline", bare)):
+        where = r_["where_the_time_goes"]
+        cpu = ", ".join(f"{p} {ms} ms" for p, ms in where["cpu_ms_per_registration"].items())
+        print(f"CPU per registration at {where['rate_per_s']:.0f}/s, {name}: {cpu}")
+    for process, frames in brug["where_the_time_goes"]["hottest"].items():
+        print(f"  {process}, busiest of our code (py-spy, share of its busy samples):")
+        for frame, share in frames:
+            print(f"    {share:5.1f}%  {frame}")
     print("peak memory (RSS, MB; target under 150 each):")
     for name, mb in {**brug["peak_rss_mb"], **bare["peak_rss_mb"]}.items():
         print(f"  {name:16} {mb}")
