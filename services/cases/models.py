@@ -7,6 +7,8 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from shared.db.types import UtcDateTime
+
 
 class Case(SQLModel, table=True):
     """One young person's case; `version` guards concurrent changes."""
@@ -29,8 +31,8 @@ class Case(SQLModel, table=True):
     block_note: str | None = Field(default=None, sa_type=sa.Text)
     blocked_on: date | None = None
     closed_on: date | None = None
-    opened_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
-    updated_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    opened_at: datetime = Field(sa_type=UtcDateTime())
+    updated_at: datetime = Field(sa_type=UtcDateTime())
 
 
 class CaseOrganisation(SQLModel, table=True):
@@ -41,7 +43,7 @@ class CaseOrganisation(SQLModel, table=True):
     case_id: str = Field(primary_key=True, max_length=36, foreign_key="cases.id")
     org: str = Field(primary_key=True, max_length=200)
     involvement: str = Field(max_length=30)
-    since: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    since: datetime = Field(sa_type=UtcDateTime())
 
 
 class EpisodeRow(SQLModel, table=True):
@@ -58,7 +60,7 @@ class EpisodeRow(SQLModel, table=True):
     planned_end_date: date | None = None
     end_date: date | None = None
     outcome: str | None = Field(default=None, max_length=40)
-    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    created_at: datetime = Field(sa_type=UtcDateTime())
 
 
 class BreakRow(SQLModel, table=True):
@@ -86,7 +88,7 @@ class TimelineEntry(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: str = Field(max_length=36, foreign_key="cases.id", index=True)
-    at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    at: datetime = Field(sa_type=UtcDateTime())
     actor_sub: str = Field(max_length=200)
     actor_org: str = Field(max_length=200)
     change: str = Field(max_length=40)

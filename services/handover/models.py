@@ -7,6 +7,8 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from shared.db.types import UtcDateTime
+
 
 class Partner(SQLModel, table=True):
     """A receiving partner (VDAB, adult education, Syntra, an employer, ...)."""
@@ -21,7 +23,7 @@ class Partner(SQLModel, table=True):
     deliver_stream: bool = True
     webhook_url: str | None = Field(default=None, max_length=500)
     webhook_secret: str | None = Field(default=None, max_length=200)
-    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    created_at: datetime = Field(sa_type=UtcDateTime())
 
 
 class CaseRef(SQLModel, table=True):
@@ -72,7 +74,7 @@ class Handover(SQLModel, table=True):
     started_on: date | None = None
     ended_on: date | None = None
     automatic: bool = False
-    updated_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    updated_at: datetime = Field(sa_type=UtcDateTime())
 
 
 class WebhookDelivery(SQLModel, table=True):
@@ -86,12 +88,12 @@ class WebhookDelivery(SQLModel, table=True):
     payload: str = Field(sa_type=sa.Text)
     attempts: int = 0
     status: str = Field(default="pending", max_length=10)
-    next_attempt_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
-    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    next_attempt_at: datetime = Field(sa_type=UtcDateTime())
+    created_at: datetime = Field(sa_type=UtcDateTime())
     last_error: str | None = Field(default=None, max_length=300)
     # The replica round that holds the row (with next_attempt_at as its lease), so that two
     # replicas never POST one delivery at once, nor write one dead letter twice.
     claim: str | None = Field(default=None, max_length=36)
     # A dead row is owed a dead letter until this is set: the letter is written after the
     # give-up commits, and retried after a crash in between.
-    dead_lettered_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    dead_lettered_at: datetime | None = Field(default=None, sa_type=UtcDateTime())

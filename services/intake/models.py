@@ -11,6 +11,7 @@ from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from services.intake.identity import InvalidNationalId, validate_national_id
+from shared.db.types import UtcDateTime
 from shared.domain import (
     PROVINCE_NIS_PREFIXES,
     ConsentGiver,
@@ -192,7 +193,7 @@ class Registration(SQLModel, table=True):
     consent_date: date | None = None
     summary: str | None = SQLField(default=None, sa_type=sa.Text)
     status: str = SQLField(default="accepted", max_length=20)
-    registered_at: datetime = SQLField(sa_type=sa.DateTime(timezone=True))
+    registered_at: datetime = SQLField(sa_type=UtcDateTime())
 
 
 class IdempotencyRecord(SQLModel, table=True):
@@ -204,7 +205,7 @@ class IdempotencyRecord(SQLModel, table=True):
     key: str = SQLField(primary_key=True, max_length=200)
     request_hash: str = SQLField(max_length=64)
     registration_id: str = SQLField(max_length=36)
-    created_at: datetime = SQLField(sa_type=sa.DateTime(timezone=True))
+    created_at: datetime = SQLField(sa_type=UtcDateTime())
 
 
 class CasePerson(SQLModel, table=True):

@@ -7,6 +7,8 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from shared.db.types import UtcDateTime
+
 
 class BlockedPeriodRow(SQLModel, table=True):
     """One time a case was blocked. Case ids stay inside this service."""
@@ -52,7 +54,7 @@ class SignalRow(SQLModel, table=True):
     refusals_by_provider_kind: dict[str, int | None] = Field(default_factory=dict, sa_type=sa.JSON)
     raised_on: date
     resolved_on: date | None = None
-    updated_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    updated_at: datetime = Field(sa_type=UtcDateTime())
 
 
 class SignalResponseFields(SQLModel):

@@ -7,6 +7,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from shared.db.types import UtcDateTime
+
 
 class OutboxEvent(SQLModel, table=True):
     """An event committed with the state change that caused it, waiting for the relay."""
@@ -18,10 +20,8 @@ class OutboxEvent(SQLModel, table=True):
     stream: str = Field(max_length=200)
     event_type: str = Field(max_length=100)
     envelope: str = Field(sa_type=sa.Text)
-    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
-    published_at: datetime | None = Field(
-        default=None, sa_type=sa.DateTime(timezone=True), index=True
-    )
+    created_at: datetime = Field(sa_type=UtcDateTime())
+    published_at: datetime | None = Field(default=None, sa_type=UtcDateTime(), index=True)
 
 
 class ProcessedEvent(SQLModel, table=True):
@@ -31,7 +31,7 @@ class ProcessedEvent(SQLModel, table=True):
 
     consumer: str = Field(max_length=100, primary_key=True)
     event_id: str = Field(max_length=64, primary_key=True)
-    applied_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    applied_at: datetime = Field(sa_type=UtcDateTime())
 
 
 class AuditEntry(SQLModel, table=True):
@@ -40,7 +40,7 @@ class AuditEntry(SQLModel, table=True):
     __tablename__ = "audit_log"
 
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(sa_type=sa.DateTime(timezone=True), index=True)
+    at: datetime = Field(sa_type=UtcDateTime(), index=True)
     actor_sub: str = Field(max_length=200)
     actor_org: str = Field(max_length=200)
     actor_role: str = Field(max_length=40)
