@@ -207,16 +207,33 @@ async def handover_metrics(principal: Analyst, runtime: RuntimeDep) -> list[Metr
 async def list_handovers(
     principal: SenderOrPartner,
     runtime: RuntimeDep,
+    response: Response,
     case_id: Annotated[str | None, Query(max_length=36)] = None,
     handover_status: Annotated[Status | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=service.PAGE_LIMIT)] = service.PAGE_LIMIT,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=100, description="`X-Next-Cursor` of the previous page"),
+    ] = None,
 ) -> list[Any]:
-    """Handovers you send, or (partners) those offered to you."""
-    rows = await service.list_mine(
-        db=runtime.db,
-        principal=principal,
-        case_id=case_id,
-        status=handover_status.value if handover_status else None,
-    )
+    """Handovers you send, or (partners) those offered to you, in the order they were
+    proposed. A page holds `limit` of them; when more follow, the answer's `X-Next-Cursor`
+    header is the `cursor` of the next page."""
+    try:
+        rows, next_cursor = await service.list_mine(
+            db=runtime.db,
+            principal=principal,
+            case_id=case_id,
+            status=handover_status.value if handover_status else None,
+            limit=limit,
+            cursor=cursor,
+        )
+    except service.BadCursor as exc:
+        raise RequestValidationError(
+            [{"loc": ("query", "cursor"), "msg": str(exc), "type": "value_error"}]
+        ) from None
+    if next_cursor is not None:
+        response.headers["X-Next-Cursor"] = next_cursor
     actor = Actor.partner if principal.role is Role.partner else Actor.sender
     return [view(h, actor) for h in rows]
 

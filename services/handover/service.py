@@ -408,9 +408,20 @@ async def get(*, db: Database, principal: Principal, handover_id: str) -> tuple[
         return handover, actor
 
 
+PAGE_LIMIT = 1000
+
+
 async def list_mine(
-    *, db: Database, principal: Principal, case_id: str | None, status: str | None
-) -> list[Handover]:
+    *,
+    db: Database,
+    principal: Principal,
+    case_id: str | None,
+    status: str | None,
+    limit: int = PAGE_LIMIT,
+    cursor: str | None = None,
+) -> tuple[list[Handover], str | None]:
+    """A page of the caller's handovers in the order they were proposed, and the cursor of
+    the next page (None on the last)."""
     query = select(Handover)
     if principal.role is Role.partner:
         query = query.where(
@@ -422,17 +433,41 @@ async def list_mine(
         query = query.where(Handover.case_id == case_id)
     if status is not None:
         query = query.where(Handover.status == status)
+    if cursor is not None:
+        proposed_on, last_id = parse_cursor(cursor)
+        query = query.where(
+            sa.or_(
+                col(Handover.proposed_on) > proposed_on,
+                sa.and_(col(Handover.proposed_on) == proposed_on, col(Handover.id) > last_id),
+            )
+        )
     async with db.transaction() as session:
         rows = list(
             await session.exec(
-                query.order_by(col(Handover.proposed_on), col(Handover.id)).limit(1000)
+                query.order_by(col(Handover.proposed_on), col(Handover.id)).limit(limit + 1)
             )
         )
+        more, rows = len(rows) > limit, rows[:limit]
         for handover in rows:
             audit.record(
                 session, principal, action="list", resource_type="handover", resource_id=handover.id
             )
-        return rows
+    last = rows[-1] if rows else None
+    return rows, (f"{last.proposed_on.isoformat()}~{last.id}" if more and last else None)
+
+
+class BadCursor(ValueError):
+    """A cursor this service did not give out."""
+
+
+def parse_cursor(cursor: str) -> tuple[date, str]:
+    day, sep, handover_id = cursor.partition("~")
+    try:
+        if not sep or not handover_id:
+            raise ValueError
+        return date.fromisoformat(day), handover_id
+    except ValueError:
+        raise BadCursor("not a cursor from a previous page") from None
 
 
 async def expire(*, db: Database, as_of: date) -> int:
