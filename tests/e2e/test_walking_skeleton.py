@@ -199,7 +199,7 @@ async def test_no_stream_entry_holds_a_name_national_id_or_free_text(
     secrets: set[str] = set()
     for body in bodies:
         p = body["person"]
-        secrets |= {p["given_name"], body["summary"], "Vertrouwelijke notitie"}
+        secrets |= {p["given_name"], p["family_name"], body["summary"], "Vertrouwelijke notitie"}
         if p["national_id"]:
             secrets.add(p["national_id"])
     prefix = brug_env["BRUG_STREAM_PREFIX"]
@@ -215,6 +215,8 @@ async def test_no_stream_entry_holds_a_name_national_id_or_free_text(
             assert not leaked, f"{stream!r} leaks {leaked[:3]}"
             scanned += 1
     assert scanned >= 2 * len(answers)
+    # Birth dates travel to cases (its rules need them), never into a log line.
+    birth_dates = {body["person"]["birth_date"] for body in bodies}
     for process in services.values():
         log = process.logs()
-        assert not [s for s in secrets if s in log]
+        assert not [s for s in secrets | birth_dates if s in log]
