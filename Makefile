@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench fuzz lint typecheck unit clean
+.PHONY: run test bench fuzz chaos lint typecheck unit clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -25,6 +25,10 @@ test: $(STAMP) lint typecheck
 ## bench: figures and ratios (the break sweep over 100,000 cases, SQLite and PostgreSQL)
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.run
+
+## chaos: SIGKILL every service and Redis under load; nothing acknowledged is lost or doubled
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos.run
 
 ## fuzz: schemathesis against every service's OpenAPI, with a token of each role
 fuzz: $(STAMP)
