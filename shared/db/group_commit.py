@@ -4,8 +4,9 @@ On SQLite a service has one writer at a time, and a transaction costs a handful 
 to the driver's thread whatever it holds; one request per transaction capped intake near
 170 registrations/s. Here the first request starts a flush at once (no added wait); the
 requests that arrive while it commits form the next batch. Each request still gets its own
-answer, and one failing item never takes the others down: a batch that fails is retried item
-by item, each in its own transaction.
+answer. When a batch fails because of what one item holds (a constraint, a bad value), it is
+retried item by item, so that item fails alone; when the database itself fails, every request
+of the batch gets that error at once rather than waiting out the failure once per item.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import Database
@@ -25,6 +27,8 @@ ResultT = TypeVar("ResultT")
 # answer is a refusal (409, say) returns the exception instead of raising it, so the others
 # still commit.
 ApplyBatch = Callable[[AsyncSession, Sequence[ItemT]], Awaitable[Sequence[ResultT | Exception]]]
+# Errors one item can cause; any other error is the database's and fails the whole batch.
+ITEM_ERRORS = (IntegrityError, DataError)
 
 
 class GroupCommit(Generic[ItemT, ResultT]):
@@ -49,21 +53,33 @@ class GroupCommit(Generic[ItemT, ResultT]):
         return await future
 
     async def _flush_all(self) -> None:
-        while self._waiting:
-            batch = self._waiting[: self.max_batch]
-            del self._waiting[: self.max_batch]
-            await self._commit(batch)
+        batch: list[tuple[ItemT, asyncio.Future[ResultT]]] = []
+        try:
+            while self._waiting:
+                batch = self._waiting[: self.max_batch]
+                del self._waiting[: self.max_batch]
+                await self._commit(batch)
+        except BaseException as exc:  # cancelled at shutdown, say: nobody is left waiting
+            error = exc if isinstance(exc, Exception) else RuntimeError("shutting down")
+            for _, future in [*batch, *self._waiting]:
+                _settle(future, error)
+            self._waiting.clear()
+            raise
 
     async def _commit(self, batch: list[tuple[ItemT, asyncio.Future[ResultT]]]) -> None:
         try:
             async with self.db.transaction() as session:
                 results = await self.apply(session, [item for item, _ in batch])
-        except Exception as exc:
+        except ITEM_ERRORS as exc:
             if len(batch) == 1:
                 _settle(batch[0][1], exc)
                 return
             for one in batch:  # find the one that cannot commit; the others do
                 await self._commit([one])
+            return
+        except Exception as exc:
+            for _, future in batch:
+                _settle(future, exc)
             return
         for (_, future), result in zip(batch, results, strict=True):
             _settle(future, result)
