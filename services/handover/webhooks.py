@@ -35,8 +35,8 @@ from shared.messaging.deadletter import send_to_deadletter
 log = logging.getLogger("brug.handover.webhooks")
 BATCH = 50
 TIMEOUT_SECONDS = 10
-# Longer than one POST may take, so a live round keeps its rows; a dead replica's rows come
-# back to the others when it runs out.
+# Longer than a round may take (BATCH rows, CONCURRENCY at a time, each POST cut off at
+# TIMEOUT_SECONDS), so a live round keeps its rows; a dead replica's come back when it ends.
 LEASE = timedelta(seconds=6 * TIMEOUT_SECONDS)
 CONCURRENCY = 10
 W = WebhookDelivery
@@ -174,7 +174,14 @@ async def _attempt(client: httpx.AsyncClient, partner: Partner | None, delivery:
         partner.webhook_secret, delivery.id, delivery.payload, datetime.now(UTC)
     )
     try:
-        response = await client.post(partner.webhook_url, content=delivery.payload, headers=headers)
+        # One deadline for the whole POST (httpx's timeout is per phase), so a round ends
+        # well within its lease and no other replica takes its rows meanwhile.
+        async with asyncio.timeout(TIMEOUT_SECONDS):
+            response = await client.post(
+                partner.webhook_url, content=delivery.payload, headers=headers
+            )
+    except TimeoutError:
+        return "timed out"
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}"
     if 200 <= response.status_code < 300:

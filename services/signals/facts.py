@@ -16,7 +16,8 @@ def next_periods(periods: list[BlockedPeriod], event: Payload) -> list[BlockedPe
     A block while blocked ends the open period on the new block's day and opens another with
     the new blockers and domains: until that day the case was blocked for the old reasons, and
     it keeps counting in their cells while that lies within the window (rewriting the open
-    period would drop it from them). The same block delivered twice changes nothing."""
+    period would drop it from them). A new block on the same day replaces the open one. The
+    same block delivered twice changes nothing."""
     open_ = [p for p in periods if p.unblocked_on is None]
     closed = [p for p in periods if p.unblocked_on is not None]
     if isinstance(event, CaseBlocked):
@@ -32,7 +33,10 @@ def next_periods(periods: list[BlockedPeriod], event: Payload) -> list[BlockedPe
         )
         if open_ and open_[-1] == started:
             return periods
-        return [*closed, *(replace(p, unblocked_on=day) for p in open_), started]
+        # A block the same day as the open one corrects it: the case was never blocked for
+        # the old reasons, so their period goes rather than counting for a day.
+        ended = [replace(p, unblocked_on=day) for p in open_ if p.blocked_on < day]
+        return [*closed, *ended, started]
     if isinstance(event, CaseUnblocked | CaseClosed):
         on: date = event.unblocked_on if isinstance(event, CaseUnblocked) else event.closed_on
         return [*closed, *(replace(p, unblocked_on=max(on, p.blocked_on)) for p in open_)]

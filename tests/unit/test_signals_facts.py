@@ -84,6 +84,15 @@ def test_a_block_while_blocked_ends_the_open_period_and_starts_a_new_one() -> No
     ]
 
 
+def test_a_block_corrected_the_same_day_replaces_the_open_one() -> None:
+    periods = replay(block("c", 10), block("c", 10, (TRANSPORT,), (SCHOOL,)))
+    assert [(p.blockers, p.domains, p.unblocked_on) for p in periods] == [
+        ((TRANSPORT,), (SCHOOL,), None)
+    ]
+    wrong_cell = (Province("ANT"), WAIT, YOUTH)
+    assert wrong_cell not in cells(periods, AS_OF)
+
+
 def test_the_same_block_delivered_twice_changes_nothing() -> None:
     once = replay(block("c", 40, refused_by=("caw",)))
     assert next_periods(once, block("c", 40, refused_by=("caw",))) == once
