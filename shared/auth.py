@@ -166,7 +166,8 @@ async def rate_limit(request: Request, principal: Principal) -> None:
     window = now // 60
     key = f"{rate_key_prefix(settings.stream_prefix, runtime.service)}{principal.org}:{window}"
     # SET NX EX then INCR: two keyed commands (no MULTI, no script), so the service's Redis
-    # ACL user needs only +set +incr on its own rate keys; the key expires even if we crash.
+    # ACL user needs only +set +incrby (redis-py's INCR) on its own rate keys; the key
+    # expires even if we crash.
     async with runtime.redis.pipeline(transaction=False) as pipe:
         pipe.set(key, 0, ex=120, nx=True)
         pipe.incr(key)

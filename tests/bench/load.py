@@ -148,8 +148,8 @@ async def open_loop(
             outcome.answers.append(Answer(0, b"", due, time.perf_counter()))
             return
         in_flight += 1
-        connection = idle.pop() if idle else await Connection.open(url)
         try:
+            connection = idle.pop() if idle else await Connection.open(url)
             answer = await connection.send(request)
         except (OSError, asyncio.IncompleteReadError):
             outcome.answers.append(Answer(0, b"", due, time.perf_counter()))

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +28,12 @@ from shared.domain import age_on
 from shared.events.streams import service_stream
 from shared.settings import DEV_JWT_SECRET, SERVICES
 from tests.bench.load import Answer, Outcome, closed_loop, open_loop, percentiles, post_json
+from tests.bench.population import PROVINCE_NIS
 from tests.bench.profile import profiling
 from tests.e2e.processes import ServiceProcess
 from tests.factories import national_id, registration
 from tests.infra import provide_redis, unique
 
-PROVINCE_NIS = {
-    "ANT": "11002",
-    "BRU": "21004",
-    "VBR": "24062",
-    "WVL": "31005",
-    "OVL": "44021",
-    "LIM": "71011",
-}
 ORGS = ["clb-gent", "clb-antwerpen", "caw-oost", "school-brugge", "ocmw-hasselt"]
 REASONS = ["exclusion", "problematic_absence", "difficult_behaviour", "child_poverty"]
 CLOSED_LOOP_CLIENTS = 32
@@ -53,8 +46,11 @@ def population(n: int, seed: int = 11) -> Iterator[dict[str, Any]]:
     """Distinct young people aged 3 to 24 in all six provinces (each opens its own case)."""
     rng = random.Random(seed)
     today = date.today()
+    births = [today - timedelta(days=d) for d in range(3 * 366, 24 * 365)]
+    rng.shuffle(births)
     for i in range(n):
-        birth = date(today.year - rng.randint(3, 24), rng.randint(1, 12), rng.randint(1, 28))
+        # a distinct (birth date, serial) per young person: a distinct national id and case
+        birth = births[(i // 997) % len(births)]
         province = rng.choice(list(PROVINCE_NIS))
         age = age_on(birth, date(2026, 5, 20))
         yield registration(
@@ -152,11 +148,11 @@ async def measure(target: Target, redis_url: str, *, seconds: float) -> dict[str
             target.url, requests, clients=CLOSED_LOOP_CLIENTS, seconds=seconds
         )
         _check(burst, "32 clients")
-        await watcher.drained(burst.ok)
+        await _all_opened(watcher, burst.ok)
         result["clients_32"] = {"per_s": round(burst.per_second, 1), **burst.percentiles()}
         fixed = await open_loop(target.url, requests, rate=FIXED_RATE, seconds=seconds)
         _check(fixed, "fixed rate")
-        await watcher.drained(fixed.ok)
+        await _all_opened(watcher, fixed.ok)
         result["fixed_200"] = {
             "http": fixed.percentiles(),
             "end_to_end": percentiles(watcher.latencies(fixed.ok)),
@@ -207,6 +203,13 @@ async def _sustained(
         best = rate
         rate += 50 if rate < FIXED_RATE else 100
     return {"per_s": best, "steps": steps}
+
+
+async def _all_opened(watcher: OpenedWatcher, answers: list[Answer]) -> None:
+    if not await watcher.drained(answers, timeout=120):
+        raise RuntimeError(
+            f"{watcher.outstanding(answers)} acknowledged registrations opened no case"
+        )
 
 
 def _check(outcome: Outcome, what: str) -> None:

@@ -21,7 +21,8 @@ from shared.events import envelope
 from shared.events.contracts import RegistrationAccepted
 from shared.events.streams import service_stream
 from tests import infra
-from tests.bench.pipeline_bench import PROVINCE_NIS, brug_env
+from tests.bench.pipeline_bench import brug_env
+from tests.bench.population import PROVINCE_NIS
 from tests.e2e.processes import ServiceProcess
 
 
