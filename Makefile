@@ -22,9 +22,9 @@ run: $(STAMP)
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
-## bench: figures and ratios (the break sweep over 100,000 cases, SQLite and PostgreSQL)
+## bench: figures and ratios: the pipeline against a bare one, scale out, the sweep, signals
 bench: $(STAMP)
-	$(BIN)/python -m tests.bench.run
+	$(BIN)/brug bench
 
 ## chaos: SIGKILL every service and Redis under load; nothing acknowledged is lost or doubled
 chaos: $(STAMP)
