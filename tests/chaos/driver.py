@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -26,6 +26,11 @@ from tests.chaos.steps import apply_step, cancel_on_close, expected_after
 
 class Refused(Exception):
     """A step the harness expected to pass was refused (a 4xx that no retry explains)."""
+
+
+def utc_today() -> date:
+    """The services' today: the day they put on a block, an unblock or a close."""
+    return datetime.now(UTC).date()
 
 
 def day(value: Any) -> date | None:
@@ -83,14 +88,14 @@ class Driver:
             case.orgs.add(a["org"])
         elif step.kind == "block":
             await self.change(case, "POST", "/block", a)
-            case.block(a["blockers"], a["domains"])
+            case.block(utc_today(), a)
         elif step.kind == "unblock":
             await self.change(case, "POST", "/unblock", None)
-            case.unblock()
+            case.unblock(utc_today())
         elif step.kind == "close":
             await self.knows_every_registration(case)
             await self.change(case, "POST", "/close", None)
-            case.close()
+            case.close(utc_today())
             for handover_id in case.handovers:  # cases tells handover, which cancels
                 cancel_on_close(self.ledger.handovers[handover_id])
         elif step.kind == "propose":

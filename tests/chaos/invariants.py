@@ -20,7 +20,11 @@ import sqlalchemy as sa
 
 from services.cases.breaks import evaluate
 from services.cases.trajectory import Episode, Outcome, Trajectory
-from shared.domain import LifeDomain
+from services.signals import aggregate
+from services.signals.aggregate import BlockedPeriod, Signal
+from services.signals.facts import next_periods
+from shared.domain import LifeDomain, Province, age_band, age_on
+from shared.events.contracts import CaseBlocked, CaseClosed, CaseUnblocked, Payload, RouteTried
 from shared.events.envelope import event_type
 from shared.events.streams import deadletter_stream, partner_stream
 from tests.chaos.client import ADMIN, ANALYST, Api, headers
@@ -313,28 +317,65 @@ class Checker:
         self.found.notes.append("signals rebuild: " + rebuilt.stdout.strip().replace("\n", "; "))
         if rebuilt.returncode != 0 or "identical" not in rebuilt.stdout:
             self.found.wrong(f"signals differ from a rebuild: {rebuilt.stdout}{rebuilt.stderr}")
-        cells: dict[tuple[str, str, str], set[int]] = defaultdict(set)
-        for case in self.ledger.cases.values():
-            for blockers, domains in case.blocks:
-                for blocker in blockers:
-                    for domain in domains:
-                        cells[(case.province, blocker, domain)].add(case.person_index)
-        k = SIGNAL_MIN_CASES
-        want = {cell: len(c) for cell, c in cells.items() if len(c) >= k}
+        want = {
+            (str(s.province), str(s.blocker), str(s.domain)): {
+                "case_count": s.case_count,
+                "level": s.level,
+                "sector": str(s.sector),
+                "age_bands": {b: c.value for b, c in s.age_bands.items()},
+                "refusals": {k: c.value for k, c in s.refusals_by_provider_kind.items()},
+            }
+            for s in self.expected_signals().values()
+        }
         listed = await self.api.get(
             "signals", "/v1/signals", params={"limit": 1000}, headers=ANALYST
         )
         have = {
-            (s["province"], s["blocker"], s["domain"]): s["case_count"]["value"]
+            (s["province"], s["blocker"], s["domain"]): {
+                "case_count": s["case_count"]["value"],
+                "level": s["level"],
+                "sector": s["sector"],
+                "age_bands": {b: c["value"] for b, c in s["age_bands"].items()},
+                "refusals": {k: c["value"] for k, c in s["refusals_by_provider_kind"].items()},
+            }
             for s in listed
             if s["status"] != "resolved"
         }
         self.found.checked["signals"] += len(have)
         for cell in sorted(want.keys() | have.keys()):
             if want.get(cell) != have.get(cell):
-                self.found.wrong(
-                    f"signal {cell}: {have.get(cell)} cases, expected {want.get(cell)}"
-                )
+                self.found.wrong(f"signal {cell}: {have.get(cell)}, expected {want.get(cell)}")
+
+    def expected_signals(self) -> dict[str, Signal]:
+        """The signals' own rules (facts.next_periods, aggregate.cells and .signals) applied
+        to the blocks, unblocks and closes acknowledged, as breaks.evaluate is to episodes."""
+        periods = []
+        for case in self.ledger.cases.values():
+            mine: list[BlockedPeriod] = []
+            for kind, on, body in case.block_events:
+                event: Payload
+                if kind == "blocked":
+                    event = CaseBlocked(
+                        case_id=str(case.case_id),
+                        province=Province(case.province),
+                        age_band=age_band(age_on(case.birth_date, on)),
+                        blockers=body["blockers"],
+                        domains=body["domains"],
+                        routes_tried=[
+                            RouteTried(
+                                provider_kind=r["provider_kind"], answer=r["answer"], date=r["date"]
+                            )
+                            for r in body["routes_tried"]
+                        ],
+                        blocked_on=on,
+                    )
+                elif kind == "unblocked":
+                    event = CaseUnblocked(case_id=str(case.case_id), unblocked_on=on)
+                else:
+                    event = CaseClosed(case_id=str(case.case_id), closed_on=on)
+                mine = next_periods(mine, event)
+            periods += mine
+        return aggregate.signals(aggregate.cells(periods, self.today), SIGNAL_MIN_CASES)
 
     async def dead_letters(self) -> None:
         redis = aioredis.Redis.from_url(self.cluster.redis.url)

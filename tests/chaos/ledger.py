@@ -46,9 +46,8 @@ class CaseTruth:
     key_worker: tuple[str, str] | None = None
     blockers: list[str] = field(default_factory=list)
     blocked_domains: list[str] = field(default_factory=list)
-    # Every block acknowledged: the case counts in each (blocker, domain) cell of each, since
-    # it was blocked there on a day of the signals' window (SPEC section 7): all are today.
-    blocks: list[tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=list)
+    # Blocks, unblocks and closes acknowledged, with their day: what signals must count.
+    block_events: list[tuple[str, date, dict[str, Any]]] = field(default_factory=list)
     episodes: dict[str, EpisodeTruth] = field(default_factory=dict)
     handovers: list[str] = field(default_factory=list)
 
@@ -58,17 +57,19 @@ class CaseTruth:
         registrant (as the early-leaving proposal does)."""
         return self.key_worker[0] if self.key_worker else self.registrant_org
 
-    def block(self, blockers: list[str], domains: list[str]) -> None:
+    def block(self, on: date, body: dict[str, Any]) -> None:
         self.status = "blocked"
-        self.blockers, self.blocked_domains = list(blockers), list(domains)
-        self.blocks.append((tuple(blockers), tuple(domains)))
+        self.blockers, self.blocked_domains = list(body["blockers"]), list(body["domains"])
+        self.block_events.append(("blocked", on, body))
 
-    def unblock(self) -> None:
+    def unblock(self, on: date) -> None:
         self.status = "open"
         self.blockers, self.blocked_domains = [], []
+        self.block_events.append(("unblocked", on, {}))
 
-    def close(self) -> None:
+    def close(self, on: date) -> None:
         self.status = "closed"
+        self.block_events.append(("closed", on, {}))
 
 
 @dataclass
