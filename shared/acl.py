@@ -7,7 +7,7 @@ from shared.auth import rate_key_prefix
 from shared.events.streams import DEADLETTER, PUBLISHING_STREAMS
 
 CONNECT = "+ping +hello +auth +client|setname +client|id +info +select"
-PUBLISH = "+xadd +xinfo|stream +xlen"
+PUBLISH = "+xadd +xinfo|stream +xlen +xtrim"  # xtrim: entries past the retention period
 RATE_LIMIT = "+set +incrby"
 CONSUME = (
     "+xreadgroup +xack +xautoclaim +xclaim +xpending +xgroup|create +xgroup|createconsumer "

@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -23,6 +24,8 @@ from redis.asyncio import Redis
 from shared import health, http, metrics
 from shared.db import Database
 from shared.db.migrate import upgrade
+from shared.events.streams import deadletter_stream, service_stream
+from shared.messaging import retention
 from shared.messaging.consumer import AfterBatch, ConsumerConfig, Handler, StreamConsumer
 from shared.messaging.outbox import OutboxRelay
 from shared.settings import Settings, get_settings
@@ -115,16 +118,30 @@ class Runtime:
         return cls(service, settings, db, redis, relay, consumers)
 
     async def start(self, background: list[Background] | None = None) -> None:
-        """Migrate, create the consumer groups, then relay and consume in the background."""
+        """Migrate, trim what the retention period let go, create the consumer groups, then
+        relay and consume in the background."""
         await upgrade(self.db, self.service)
+        await retention.forget_old_entries(
+            self.redis,
+            self.written_streams,
+            as_of=datetime.now(UTC).date(),
+            retention_days=self.settings.retention_days,
+        )
         for consumer in self.consumers:
             await consumer.ensure_group()
         self.tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.service}-relay"))
         for consumer in self.consumers:
             self.tasks.append(asyncio.create_task(consumer.run(), name=f"{self.service}-consume"))
-        self.extra_tasks = [asyncio.create_task(work(self)) for work in background or []]
+        self.extra_tasks = [
+            asyncio.create_task(work(self)) for work in [forget_old_entries, *(background or [])]
+        ]
         Runtime.running.append(self)
         quiet_garbage_collector()
+
+    @property
+    def written_streams(self) -> list[str]:
+        """The streams this service writes: its own and the dead letters."""
+        return [service_stream(self.service), deadletter_stream()]
 
     def begin_stop(self, deadline: Deadline) -> None:
         """At the signal: start the clock and stop reading new messages at once, while the
@@ -178,6 +195,13 @@ def begin_shutdown(seconds: float = SHUTDOWN_SECONDS) -> Deadline:
     for runtime in list(Runtime.running):
         runtime.begin_stop(deadline)
     return deadline
+
+
+async def forget_old_entries(runtime: Runtime) -> None:
+    """Every day after the start, trim what the retention period let go."""
+    await retention.forget_daily(
+        runtime.redis, runtime.written_streams, runtime.settings.retention_days
+    )
 
 
 def quiet_garbage_collector() -> None:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.intake.models import IdempotencyRecord, Registration, RegistrationAnswer
-from shared.messaging.outbox import outbox_table
+from shared.messaging import outbox
 from shared.messaging.tables import AuditEntry
 
 registrations_t: sa.Table = Registration.__table__  # type: ignore[attr-defined]
@@ -59,7 +59,7 @@ async def write_batch(
     if new:
         await session.execute(registrations_t.insert(), [p.registration for p in new])
         await session.execute(idempotency_t.insert(), [p.idempotency for p in new])
-        await session.execute(outbox_table.insert(), [p.outbox for p in new])
+        await outbox.insert_rows(session, [p.outbox for p in new])
         await session.execute(audit_t.insert(), [p.audit for p in new])
     return results
 

@@ -52,6 +52,15 @@ def _sqlite_pragmas(engine: AsyncEngine, *, immediate: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+NOTIFY_ON_COMMIT = "brug.notify_on_commit"
+
+
+def notify_on_commit(session: AsyncSession) -> None:
+    """Ask for the after-commit hooks of this transaction (most transactions, a consumer's
+    that publish nothing, say, need not wake anybody)."""
+    session.info[NOTIFY_ON_COMMIT] = True
+
+
 class Database:
     """A service's database: the engine, a session factory and after-commit hooks."""
 
@@ -73,7 +82,8 @@ class Database:
         return is_sqlite(self.url)
 
     def on_commit(self, hook: Callable[[], None]) -> None:
-        """Run `hook` after every successful transaction (the outbox relay's wake-up)."""
+        """Run `hook` after each successful transaction that asked for it with
+        `notify_on_commit` (the outbox relay's wake-up, when there is something to relay)."""
         self._after_commit.append(hook)
 
     @asynccontextmanager
@@ -99,7 +109,7 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
-        if notify:
+        if notify and session.info.get(NOTIFY_ON_COMMIT):
             for hook in self._after_commit:
                 hook()
 

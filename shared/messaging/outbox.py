@@ -24,7 +24,7 @@ from opentelemetry.trace import Span, SpanKind, StatusCode
 from redis.asyncio import Redis
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.db import Database
+from shared.db import Database, notify_on_commit
 from shared.events import envelope as env
 from shared.events.contracts import Payload
 from shared.events.streams import service_stream
@@ -68,11 +68,15 @@ def pending_row(envelope: env.Envelope[Any], stream: str, now: datetime) -> dict
     }
 
 
+async def insert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Outbox rows in the caller's transaction; its commit wakes the relay."""
+    await session.execute(outbox_table.insert(), rows)
+    notify_on_commit(session)
+
+
 async def enqueue(session: AsyncSession, envelope: env.Envelope[Any], stream: str) -> None:
     """Queue a built envelope for `stream` in the caller's transaction."""
-    await session.execute(
-        outbox_table.insert().values(**pending_row(envelope, stream, datetime.now(UTC)))
-    )
+    await insert_rows(session, [pending_row(envelope, stream, datetime.now(UTC))])
 
 
 async def publish_many(
@@ -97,7 +101,7 @@ async def publish_many(
         )
         for name, subject, data in events
     ]
-    await session.execute(outbox_table.insert(), rows)
+    await insert_rows(session, rows)
     return len(rows)
 
 

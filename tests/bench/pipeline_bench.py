@@ -8,6 +8,7 @@ Redis, the four brug services on SQLite, then the bare pipeline on the same Redi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -96,6 +97,8 @@ class OpenedWatcher:
     async def __aexit__(self, *_: object) -> None:
         assert self._task is not None
         self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
 
     async def _watch(self) -> None:
         while True:
