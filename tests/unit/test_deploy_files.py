@@ -54,21 +54,26 @@ def test_redis_keeps_an_aof_and_loads_the_acl_users() -> None:
     assert "aclfile /etc/redis/users.acl" in conf
 
 
-def test_docker_compose_validates_it_where_docker_compose_exists() -> None:
+def compose_command() -> list[str] | None:
+    """`docker compose` (the plugin), else `docker-compose` (Debian's package), else None."""
     docker = shutil.which("docker")
-    has_compose = (
-        docker is not None
-        and subprocess.run(
-            [docker, "compose", "version"], capture_output=True, check=False
-        ).returncode
-        == 0
-    )
-    if not has_compose:
-        # This machine's docker client has no compose plugin: the structure is checked above.
+    if (
+        docker
+        and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
+    ):
+        return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    return [legacy] if legacy else None
+
+
+def test_docker_compose_validates_it_where_docker_compose_exists() -> None:
+    command = compose_command()
+    if command is None:
+        # No compose here (a docker client without its plugin): the structure is checked above.
         assert compose()["services"]
         return
     result = subprocess.run(
-        [docker, "compose", "-f", str(DEPLOY / "compose.yaml"), "config", "--quiet"],
+        [*command, "-f", str(DEPLOY / "compose.yaml"), "config", "--quiet"],
         capture_output=True,
         text=True,
         check=False,
