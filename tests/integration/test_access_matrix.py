@@ -41,6 +41,7 @@ from shared.settings import get_settings
 from tests.conftest import auth, running
 from tests.factories import national_id, registration
 from tests.integration.cases_helpers import episode, open_case
+from tests.integration.test_handover_flow import PARTNERS, make_partners
 from tests.waiting import eventually
 
 TODAY = date.today()
@@ -211,23 +212,7 @@ NOT_INVOLVED = tuple(
 async def build_world(clients: dict[str, httpx.AsyncClient]) -> World:
     intake, cases, handover, signals = (clients[s] for s in SERVICES)
     world = World(clients)
-    for partner_id, destinations in (
-        ("vdab", ["work", "training"]),
-        ("syntra", ["training"]),
-        ("cvo-noord", ["training"]),
-    ):
-        created = await handover.post(
-            "/v1/partners",
-            json={
-                "partner_id": partner_id,
-                "name": partner_id.upper(),
-                "destinations": destinations,
-                "provinces": ["VBR", "ANT"],
-                "response_days": 5,
-            },
-            headers=ADMIN,
-        )
-        assert created.status_code == 201, created.text
+    await make_partners(handover, (*PARTNERS, ("cvo-noord", ["training"])))
 
     births = [date(TODAY.year - 16, 3, 3)] + [date(TODAY.year - 9, 4, d) for d in (1, 2, 3, 4)]
     opened = await asyncio.gather(

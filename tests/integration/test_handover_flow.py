@@ -25,8 +25,12 @@ VDAB = auth(role="partner", org="vdab")
 SYNTRA = auth(role="partner", org="syntra")
 
 
-async def make_partners(handover: Any) -> None:
-    for partner_id, destinations in (("vdab", ["work", "training"]), ("syntra", ["training"])):
+PARTNERS = (("vdab", ["work", "training"]), ("syntra", ["training"]))
+
+
+async def make_partners(handover: Any, partners: Any = PARTNERS) -> None:
+    """Partners in VBR and ANT, created by an admin: (partner_id, destinations) each."""
+    for partner_id, destinations in partners:
         response = await handover.post(
             "/v1/partners",
             json={
