@@ -93,7 +93,9 @@ def serve(service: str, port: int | None = None) -> int:
         timeout_graceful_shutdown=int(HTTP_DRAIN_SECONDS),
     )
     try:
-        asyncio.run(_serve_until_signalled(QuietServer(config)))
+        # uvloop where installed (uvicorn's "auto"): asyncio.run would take the slower default.
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(_serve_until_signalled(QuietServer(config)))
     finally:
         if not telemetry.shutdown_tracing(SPAN_FLUSH_SECONDS):
             logging.getLogger("brug").warning("spans not all exported at shutdown")

@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.db import sqlite_driver
+
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
@@ -28,7 +30,9 @@ def create_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+    engine = create_async_engine(
+        url, async_creator=sqlite_driver.async_creator(url, timeout=30), hide_parameters=True
+    )
     _sqlite_pragmas(engine, immediate=not read_only)
     return engine
 
