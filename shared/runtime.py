@@ -26,7 +26,13 @@ from shared.db import Database
 from shared.db.migrate import upgrade
 from shared.events.streams import deadletter_stream, service_stream
 from shared.messaging import retention
-from shared.messaging.consumer import AfterBatch, ConsumerConfig, Handler, StreamConsumer
+from shared.messaging.consumer import (
+    AfterBatch,
+    Batched,
+    ConsumerConfig,
+    Handler,
+    StreamConsumer,
+)
 from shared.messaging.outbox import OutboxRelay
 from shared.settings import Settings, get_settings
 from shared.telemetry import setup_tracing
@@ -61,7 +67,7 @@ class Deadline:
 
 
 # stream name -> {event name -> handler}
-Subscriptions = Mapping[str, Mapping[str, Handler]]
+Subscriptions = Mapping[str, Mapping[str, Handler | Batched]]
 # Work a service does in the background while it runs (a daily sweep, say).
 Background = Callable[["Runtime"], Coroutine[Any, Any, None]]
 

@@ -10,12 +10,14 @@ from services.cases import inbound
 from shared.events.contracts import HandoverChanged, HandoverStarted, RegistrationAccepted
 from shared.events.envelope import Envelope
 from shared.events.streams import service_stream
+from shared.messaging.consumer import Batched, Delivery
 from shared.runtime import Subscriptions
 
 
-async def on_registration_accepted(session: AsyncSession, event: Envelope[Any]) -> None:
-    assert isinstance(event.data, RegistrationAccepted)
-    await inbound.open_or_join(session, registration=event.data)
+async def on_registrations_accepted(session: AsyncSession, deliveries: list[Delivery]) -> None:
+    registrations = [(d.event.data, d.traceparent) for d in deliveries]
+    assert all(isinstance(r, RegistrationAccepted) for r, _ in registrations)
+    await inbound.open_or_join_many(session, registrations)
 
 
 async def on_handover_changed(session: AsyncSession, event: Envelope[Any]) -> None:
@@ -51,7 +53,7 @@ TRACKED = (
 
 def subscriptions() -> Subscriptions:
     return {
-        service_stream("intake"): {"registration.accepted": on_registration_accepted},
+        service_stream("intake"): {"registration.accepted": Batched(on_registrations_accepted)},
         service_stream("handover"): {
             **{f"handover.{name}": on_handover_changed for name in TRACKED},
             "handover.started": on_handover_started,

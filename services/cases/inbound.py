@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import select
@@ -24,13 +25,16 @@ from services.cases.service import (
 )
 from services.cases.trajectory import Outcome
 from shared.domain import LifeDomain, age_band, age_on
+from shared.events import envelope
 from shared.events.contracts import (
     CaseOpened,
     HandoverChanged,
     HandoverStarted,
     RegistrationAccepted,
 )
+from shared.events.streams import service_stream
 from shared.messaging import outbox
+from shared.telemetry import current_traceparent, within
 
 organisations_t: sa.Table = CaseOrganisation.__table__  # type: ignore[attr-defined]
 
@@ -70,68 +74,114 @@ async def open_or_join(session: AsyncSession, *, registration: RegistrationAccep
         )
 
 
+async def open_or_join_many(
+    session: AsyncSession, registrations: list[tuple[RegistrationAccepted, str | None]]
+) -> None:
+    """A run of registrations, each with the traceparent to publish under: the young people
+    with no case yet get theirs together (one statement per table); the others, and a second
+    registration of one person in the run, then join or reopen their case in order."""
+    refs = {r.person_ref for r, _ in registrations}
+    known = set(
+        await session.scalars(
+            sa.select(evaluation.cases_t.c.person_ref).where(
+                evaluation.cases_t.c.person_ref.in_(refs)
+            )
+        )
+    )
+    new: dict[str, tuple[RegistrationAccepted, str | None]] = {}
+    joining: list[tuple[RegistrationAccepted, str | None]] = []
+    for registration, traceparent in registrations:
+        if registration.person_ref in known or registration.person_ref in new:
+            joining.append((registration, traceparent))
+        else:
+            new[registration.person_ref] = (registration, traceparent)
+    await open_cases(session, list(new.values()))
+    for registration, traceparent in joining:
+        with within(traceparent):
+            await open_or_join(session, registration=registration)
+
+
 async def open_case(session: AsyncSession, registration: RegistrationAccepted) -> None:
-    """A new case, written with one statement per table: the hot path of every registration."""
+    await open_cases(session, [(registration, current_traceparent())])
+
+
+async def open_cases(
+    session: AsyncSession, registrations: list[tuple[RegistrationAccepted, str | None]]
+) -> None:
+    """New cases, written with one statement per table: the hot path of every registration.
+    Each `case.opened` is published under the traceparent given with its registration."""
+    if not registrations:
+        return
     now = datetime.now(UTC)
-    org = registration.registrant_org
-    case = CaseFacts(
-        id=str(uuid.uuid4()),
-        birth_date=registration.birth_date,
-        opened_on=now.date(),
-        province=registration.province.value,
-        has_key_worker=False,
-        closed=False,
-        version=1,
-    )
-    await session.execute(
-        evaluation.cases_t.insert().values(
-            id=case.id,
-            person_ref=registration.person_ref,
-            birth_date=case.birth_date,
-            province=case.province,
-            municipality_nis=registration.municipality_nis,
-            status="open",
-            version=case.version,
-            registrant_org=org,
-            blockers=[],
-            blocked_domains=[],
-            routes_tried=[],
-            opened_at=now,
-            updated_at=now,
+    cases: list[CaseFacts] = []
+    case_rows: list[dict[str, Any]] = []
+    organisation_rows: list[dict[str, Any]] = []
+    timeline_rows: list[dict[str, Any]] = []
+    outbox_rows: list[dict[str, Any]] = []
+    for registration, traceparent in registrations:
+        org = registration.registrant_org
+        case = CaseFacts(
+            id=str(uuid.uuid4()),
+            birth_date=registration.birth_date,
+            opened_on=now.date(),
+            province=registration.province.value,
+            has_key_worker=False,
+            closed=False,
+            version=1,
         )
-    )
-    await session.execute(
-        organisations_t.insert().values(
-            case_id=case.id, org=org, involvement="registrant", since=now
+        cases.append(case)
+        case_rows.append(
+            {
+                "id": case.id,
+                "person_ref": registration.person_ref,
+                "birth_date": case.birth_date,
+                "province": case.province,
+                "municipality_nis": registration.municipality_nis,
+                "status": "open",
+                "version": case.version,
+                "registrant_org": org,
+                "blockers": [],
+                "blocked_domains": [],
+                "routes_tried": [],
+                "opened_at": now,
+                "updated_at": now,
+            }
         )
-    )
-    await session.execute(
-        evaluation.timeline_t.insert().values(
-            case_id=case.id,
-            at=now,
-            actor_sub="brug",
-            actor_org=org,
-            change="opened",
-            version=case.version,
-            detail={"registrant_org": org},
+        organisation_rows.append(
+            {"case_id": case.id, "org": org, "involvement": "registrant", "since": now}
         )
-    )
-    await outbox.publish(
-        session,
-        service=SERVICE,
-        name="case.opened",
-        subject=case.id,
-        data=CaseOpened(
-            case_id=case.id,
-            person_ref=registration.person_ref,
-            province=registration.province,
-            age_band=age_band(age_on(case.birth_date, now.date())),
-            registrant_org=org,
-            opened_at=now,
-        ),
-    )
+        timeline_rows.append(
+            {
+                "case_id": case.id,
+                "at": now,
+                "actor_sub": "brug",
+                "actor_org": org,
+                "change": "opened",
+                "version": case.version,
+                "detail": {"registrant_org": org},
+            }
+        )
+        opened = envelope.build(
+            service=SERVICE,
+            name="case.opened",
+            subject=case.id,
+            data=CaseOpened(
+                case_id=case.id,
+                person_ref=registration.person_ref,
+                province=registration.province,
+                age_band=age_band(age_on(case.birth_date, now.date())),
+                registrant_org=org,
+                opened_at=now,
+            ),
+            traceparent=traceparent,
+        )
+        outbox_rows.append(outbox.pending_row(opened, service_stream(SERVICE), now))
+    await session.execute(evaluation.cases_t.insert(), case_rows)
+    await session.execute(organisations_t.insert(), organisation_rows)
+    await session.execute(evaluation.timeline_t.insert(), timeline_rows)
+    await outbox.insert_rows(session, outbox_rows)
     # A transition may already be near (turning 6 within 60 days): say so at once.
-    await evaluation.settle(session, [case], today(), new=True)
+    await evaluation.settle(session, cases, today(), new=True)
 
 
 HANDOVER_EPISODES = uuid.UUID("5f0c6f3e-6a43-4d0e-9a39-6f1c2b9a7d10")

@@ -10,12 +10,14 @@ from services.handover import inbound
 from shared.events.contracts import CaseClosed, CaseEarlySchoolLeaving, CaseOpened, CaseUpdated
 from shared.events.envelope import Envelope
 from shared.events.streams import service_stream
+from shared.messaging.consumer import Batched, Delivery
 from shared.runtime import Subscriptions
 
 
-async def on_case_opened(session: AsyncSession, event: Envelope[Any]) -> None:
-    assert isinstance(event.data, CaseOpened)
-    await inbound.remember_case(session, event.data)
+async def on_cases_opened(session: AsyncSession, deliveries: list[Delivery]) -> None:
+    opened = [d.event.data for d in deliveries]
+    assert all(isinstance(o, CaseOpened) for o in opened)
+    await inbound.remember_cases(session, opened)
 
 
 async def on_case_updated(session: AsyncSession, event: Envelope[Any]) -> None:
@@ -36,7 +38,7 @@ async def on_early_school_leaving(session: AsyncSession, event: Envelope[Any]) -
 def subscriptions() -> Subscriptions:
     return {
         service_stream("cases"): {
-            "case.opened": on_case_opened,
+            "case.opened": Batched(on_cases_opened),
             "case.updated": on_case_updated,
             "case.closed": on_case_closed,
             "case.early_school_leaving": on_early_school_leaving,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -13,21 +14,31 @@ from services.handover import workflow
 from services.handover.models import CaseRef, Handover
 from services.handover.service import publish_step, take_step
 from services.handover.workflow import Action, Actor, Status
+from shared.db.bulk import insert_missing
 from shared.domain import AgeBand
 from shared.events.contracts import CaseClosed, CaseEarlySchoolLeaving, CaseOpened, CaseUpdated
 
+case_refs_t: sa.Table = CaseRef.__table__  # type: ignore[attr-defined]
 
-async def remember_case(session: AsyncSession, opened: CaseOpened) -> None:
-    if await session.get(CaseRef, opened.case_id) is None:
-        session.add(
-            CaseRef(
-                case_id=opened.case_id,
-                province=opened.province.value,
-                age_band=opened.age_band.value,
-                registrant_org=opened.registrant_org,
-                involved_orgs=[opened.registrant_org],
-            )
-        )
+
+async def remember_cases(session: AsyncSession, opened: list[CaseOpened]) -> None:
+    """The new cases handover may propose for, in one statement (a replay changes nothing)."""
+    await insert_missing(
+        session,
+        case_refs_t,
+        (
+            {
+                "case_id": o.case_id,
+                "province": o.province.value,
+                "age_band": o.age_band.value,
+                "registrant_org": o.registrant_org,
+                "involved_orgs": [o.registrant_org],
+                "closed": False,
+            }
+            for o in opened
+        ),
+        key="case_id",
+    )
 
 
 async def update_case(session: AsyncSession, updated: CaseUpdated) -> None:

@@ -15,10 +15,14 @@ from services.intake.models import CasePerson, Disclosure, IdempotencyRecord, Re
 from shared import audit
 from shared.auth import Principal
 from shared.db import Database
+from shared.db.bulk import insert_missing
 from shared.events.contracts import CaseOpened, HandoverChanged, PersonErased
 from shared.events.envelope import Envelope
 from shared.events.streams import service_stream
+from shared.messaging.consumer import Batched, Delivery
 from shared.runtime import Subscriptions
+
+case_people_t: sa.Table = CasePerson.__table__  # type: ignore[attr-defined]
 
 # What each consentable field reads from a registration. No national id, ever.
 FIELDS: dict[str, Callable[[Registration], object]] = {
@@ -32,10 +36,16 @@ FIELDS: dict[str, Callable[[Registration], object]] = {
 }
 
 
-async def on_case_opened(session: AsyncSession, event: Envelope[Any]) -> None:
-    assert isinstance(event.data, CaseOpened)
-    if await session.get(CasePerson, event.data.case_id) is None:
-        session.add(CasePerson(case_id=event.data.case_id, person_ref=event.data.person_ref))
+async def on_cases_opened(session: AsyncSession, deliveries: list[Delivery]) -> None:
+    """Which person each new case is about: one statement for a run of case.opened."""
+    opened = [d.event.data for d in deliveries]
+    assert all(isinstance(o, CaseOpened) for o in opened)
+    await insert_missing(
+        session,
+        case_people_t,
+        ({"case_id": o.case_id, "person_ref": o.person_ref} for o in opened),
+        key="case_id",
+    )
 
 
 async def on_handover_accepted(session: AsyncSession, event: Envelope[Any]) -> None:
@@ -85,7 +95,7 @@ async def on_person_erased(session: AsyncSession, event: Envelope[Any]) -> None:
 def subscriptions() -> Subscriptions:
     return {
         service_stream("cases"): {
-            "case.opened": on_case_opened,
+            "case.opened": Batched(on_cases_opened),
             "person.erased": on_person_erased,
         },
         service_stream("handover"): {

@@ -10,6 +10,7 @@ from services.signals import service
 from shared.events.contracts import CaseOpened, CaseUpdated
 from shared.events.envelope import Envelope
 from shared.events.streams import service_stream
+from shared.messaging.consumer import Batched, Delivery
 from shared.runtime import Subscriptions
 
 
@@ -18,16 +19,22 @@ async def on_block_change(session: AsyncSession, event: Envelope[Any]) -> None:
     await service.apply_case_event(session, event.data.case_id, event.data)
 
 
-async def on_involvement(session: AsyncSession, event: Envelope[Any]) -> None:
-    assert isinstance(event.data, CaseOpened | CaseUpdated)
+async def on_cases_opened(session: AsyncSession, deliveries: list[Delivery]) -> None:
+    opened = [d.event.data for d in deliveries]
+    assert all(isinstance(o, CaseOpened) for o in opened)
+    await service.remember_opened(session, opened)
+
+
+async def on_case_updated(session: AsyncSession, event: Envelope[Any]) -> None:
+    assert isinstance(event.data, CaseUpdated)
     await service.remember_involvement(session, event.data)
 
 
 def subscriptions() -> Subscriptions:
     return {
         service_stream("cases"): {
-            "case.opened": on_involvement,
-            "case.updated": on_involvement,
+            "case.opened": Batched(on_cases_opened),
+            "case.updated": on_case_updated,
             "case.blocked": on_block_change,
             "case.unblocked": on_block_change,
             "case.closed": on_block_change,

@@ -23,6 +23,7 @@ from services.signals.models import (
 )
 from shared.auth import Principal
 from shared.db import Database
+from shared.db.bulk import insert_missing
 from shared.domain import AgeBand, Blocker, LifeDomain, Province
 from shared.events.contracts import CaseOpened, CaseUpdated, Payload, SignalChanged
 from shared.messaging import outbox
@@ -30,6 +31,7 @@ from shared.messaging import outbox
 SERVICE = "signals"
 periods_t: sa.Table = BlockedPeriodRow.__table__  # type: ignore[attr-defined]
 signals_t: sa.Table = SignalRow.__table__  # type: ignore[attr-defined]
+involvement_t: sa.Table = CaseInvolvement.__table__  # type: ignore[attr-defined]
 
 
 def today() -> date:
@@ -86,6 +88,31 @@ async def apply_case_event(session: AsyncSession, case_id: str, event: Payload) 
 def periods_changed(session: AsyncSession) -> bool:
     """Whether this transaction changed any blocked period (only then can a signal change)."""
     return bool(session.info.get(PERIODS_CHANGED))
+
+
+async def remember_opened(session: AsyncSession, opened: list[CaseOpened]) -> None:
+    """The registrants of new cases, in one statement; a case already known keeps its
+    organisations and gains the registrant."""
+    known = set(
+        await session.scalars(
+            sa.select(involvement_t.c.case_id).where(
+                involvement_t.c.case_id.in_({o.case_id for o in opened})
+            )
+        )
+    )
+    for event in opened:
+        if event.case_id in known:
+            await remember_involvement(session, event)
+    await insert_missing(
+        session,
+        involvement_t,
+        (
+            {"case_id": o.case_id, "orgs": [o.registrant_org]}
+            for o in opened
+            if o.case_id not in known
+        ),
+        key="case_id",
+    )
 
 
 async def remember_involvement(session: AsyncSession, event: CaseOpened | CaseUpdated) -> None:

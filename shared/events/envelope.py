@@ -6,7 +6,9 @@ tools can read it with any Redis client.
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Container
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
@@ -57,27 +59,46 @@ def build(
     )
 
 
-def parse_entry(fields: dict[bytes, bytes] | dict[str, str]) -> Envelope[Any]:
+def parse_entry(
+    fields: dict[bytes, bytes] | dict[str, str], *, wanted: Container[str] | None = None
+) -> Envelope[Any] | None:
     """Read a stream entry into a typed envelope, or raise MalformedEvent saying why.
 
-    Unknown event types are returned with `data` as a plain dict, so consumers can skip them.
+    With `wanted`, an event of another type is returned as None after reading only its type:
+    a consumer does not validate what it will not apply. Unknown event types are returned with
+    `data` as a plain dict, so consumers can skip them.
     """
     raw = fields.get(ENTRY_FIELD) or fields.get(ENTRY_FIELD.encode())  # type: ignore[call-overload]
     if raw is None:
         raise MalformedEvent(f"entry has no '{ENTRY_FIELD}' field")
     try:
-        head = Envelope[dict[str, Any]].model_validate_json(raw)
-    except ValidationError as exc:
-        raise MalformedEvent(f"not a CloudEvents envelope: {_short(exc)}") from exc
-    if head.specversion != "1.0":
-        raise MalformedEvent(f"unsupported specversion {head.specversion!r}")
-    model = EVENT_TYPES.get(head.type)
-    if model is None:
-        return head
+        head = json.loads(raw)
+    except ValueError:
+        raise MalformedEvent("not a CloudEvents envelope: not JSON") from None
+    kind = head.get("type") if isinstance(head, dict) else None
+    if not isinstance(kind, str):
+        raise MalformedEvent(f"not a CloudEvents envelope: {_envelope_errors(raw) or 'no type'}")
+    if head.get("specversion", "1.0") != "1.0":
+        raise MalformedEvent(f"unsupported specversion {head['specversion']!r}")
+    if wanted is not None and kind not in wanted:
+        return None
+    model = EVENT_TYPES.get(kind, dict[str, Any])
     try:
         return Envelope[model].model_validate_json(raw)  # type: ignore[valid-type]
     except ValidationError as exc:
-        raise MalformedEvent(f"invalid {head.type} payload: {_short(exc)}") from exc
+        envelope_errors = _envelope_errors(raw)
+        if envelope_errors:
+            raise MalformedEvent(f"not a CloudEvents envelope: {envelope_errors}") from exc
+        raise MalformedEvent(f"invalid {kind} payload: {_short(exc)}") from exc
+
+
+def _envelope_errors(raw: str | bytes) -> str:
+    """What is wrong with the envelope itself, whatever its payload ('' if nothing)."""
+    try:
+        Envelope[dict[str, Any]].model_validate_json(raw)
+    except ValidationError as exc:
+        return _short(exc)
+    return ""
 
 
 def _short(exc: Exception) -> str:

@@ -7,24 +7,28 @@ undecodable entry keeps the batch pending for ever and never reaches the dead le
 - the group is created at id 0 with MKSTREAM, so events published before it existed are read;
 - new entries are read in batches and applied in one transaction (inbox checked in one query);
   if the batch fails, each entry is applied alone, so one bad entry cannot hold the others;
+- a `Batched` handler gets each run of consecutive events of its type at once, to write them
+  with one statement per table; other handlers get the events one by one, in order;
+- an entry of a type the consumer does not handle is acknowledged after reading its type only;
 - entries pending longer than the reclaim time (a crashed consumer's, or failed ones) are
   claimed with XAUTOCLAIM and retried; after `max_deliveries` they go to `brug.deadletter`;
 - an entry that is not a readable event goes to the dead letters at once: no retry can mend it.
 
 Each event applied has a `consume <type>` span (CONSUMER), child of the publish span named by
-the entry's traceparent. `stop()` ends reading at once: the batch in hand is applied and
-acknowledged, and nothing new is read.
+the entry's traceparent; what a handler publishes for an event is that span's child. `stop()`
+ends reading at once: the batch in hand is applied and acknowledged, and nothing new is read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -35,11 +39,29 @@ from shared.events.envelope import Envelope, MalformedEvent, event_type, parse_e
 from shared.messaging.deadletter import send_to_deadletter
 from shared.messaging.inbox import already_applied, record_applied
 from shared.metrics import DEAD_LETTERS, EVENTS_CONSUMED
-from shared.telemetry import span, within
+from shared.telemetry import span, start_span, traceparent_of, tracing_enabled, within
 
 log = logging.getLogger("brug.consumer")
 
 Handler = Callable[[AsyncSession, Envelope[Any]], Awaitable[None]]
+
+
+class Delivery(NamedTuple):
+    """An event of a batch, with the traceparent its effects are published under (its consume
+    span's when tracing, else the event's own)."""
+
+    event: Envelope[Any]
+    traceparent: str | None
+
+
+@dataclass(frozen=True)
+class Batched:
+    """A handler that applies a run of consecutive events of its type together, with one
+    statement per table instead of a few per event (the hot events: registrations, cases)."""
+
+    apply: Callable[[AsyncSession, list[Delivery]], Awaitable[None]]
+
+
 # Run once per applied batch, in its transaction (signals re-evaluates once, not per event).
 AfterBatch = Callable[[AsyncSession], Awaitable[None]]
 Entry = tuple[bytes, dict[bytes, bytes]]
@@ -71,7 +93,7 @@ class StreamConsumer:
         redis: Redis,
         db: Database,
         stream: str,
-        handlers: Mapping[str, Handler],
+        handlers: Mapping[str, Handler | Batched],
         config: ConsumerConfig,
         after_batch: AfterBatch | None = None,
     ) -> None:
@@ -166,14 +188,14 @@ class StreamConsumer:
         done: list[bytes] = []
         for entry_id, fields in entries:
             try:
-                envelope = parse_entry(fields)
+                envelope = parse_entry(fields, wanted=self.handlers)
             except MalformedEvent as exc:
                 await self._dead_letter(entry_id, fields, f"malformed: {exc}", deliveries=1)
                 continue
-            if envelope.type in self.handlers:
-                events.append((entry_id, envelope))
-            else:
+            if envelope is None:
                 done.append(entry_id)  # not for us: nothing to apply
+            else:
+                events.append((entry_id, envelope))
         if done:
             await self.redis.xack(self.stream, self.config.group, *done)
         if not events:
@@ -211,31 +233,78 @@ class StreamConsumer:
             seen = await already_applied(
                 session, consumer=consumer, event_ids=[e.id for _, e in events]
             )
-            fresh: list[str] = []
+            fresh: list[Envelope[Any]] = []
+            fresh_ids: set[str] = set()
             for _, envelope in events:
-                if envelope.id in seen or envelope.id in fresh:
+                if envelope.id not in seen and envelope.id not in fresh_ids:
+                    fresh.append(envelope)
+                    fresh_ids.add(envelope.id)
+            for handler, run in runs(fresh, self.handlers):
+                if isinstance(handler, Batched):
+                    with self._consume_spans(run) as deliveries:
+                        await handler.apply(session, deliveries)
+                        if log.isEnabledFor(logging.DEBUG):
+                            for delivery in deliveries:
+                                with within(delivery.traceparent):
+                                    self._log_applied(delivery.event)
                     continue
-                with span(
-                    f"consume {envelope.type}",
-                    envelope.traceparent,
-                    kind=SpanKind.CONSUMER,
-                    attributes={
-                        "messaging.system": "redis",
-                        "messaging.operation.name": "consume",
-                        "messaging.operation.type": "process",
-                        "messaging.destination.name": self.stream,
-                        "messaging.consumer.group.name": consumer,
-                        "messaging.message.id": envelope.id,
-                        "cloudevents.event_type": envelope.type,
-                    },
-                ):
-                    await self.handlers[envelope.type](session, envelope)
-                    log.debug("applied %s %s from %s", envelope.type, envelope.id, self.stream)
-                fresh.append(envelope.id)
-            await record_applied(session, consumer=consumer, event_ids=fresh)
+                for envelope in run:
+                    with span(
+                        f"consume {envelope.type}",
+                        envelope.traceparent,
+                        kind=SpanKind.CONSUMER,
+                        attributes=self._span_attributes(envelope),
+                    ):
+                        await handler(session, envelope)
+                        self._log_applied(envelope)
+            await record_applied(session, consumer=consumer, event_ids=[e.id for e in fresh])
             EVENTS_CONSUMED.labels(self.stream).inc(len(fresh))
             if fresh and self.after_batch is not None:
                 await self.after_batch(session)
+
+    def _log_applied(self, envelope: Envelope[Any]) -> None:
+        log.debug("applied %s %s from %s", envelope.type, envelope.id, self.stream)
+
+    def _span_attributes(self, envelope: Envelope[Any]) -> dict[str, str]:
+        return {
+            "messaging.system": "redis",
+            "messaging.operation.name": "consume",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": self.stream,
+            "messaging.consumer.group.name": self.config.group,
+            "messaging.message.id": envelope.id,
+            "cloudevents.event_type": envelope.type,
+        }
+
+    @contextmanager
+    def _consume_spans(self, run: list[Envelope[Any]]) -> Iterator[list[Delivery]]:
+        """A `consume <type>` span per event of a batched run, ended when the run is applied;
+        each delivery carries its span's traceparent, for what the handler publishes."""
+        if not tracing_enabled():
+            yield [Delivery(e, e.traceparent) for e in run]
+            return
+        spans = [
+            start_span(
+                f"consume {e.type}",
+                e.traceparent,
+                kind=SpanKind.CONSUMER,
+                attributes=self._span_attributes(e),
+            )
+            for e in run
+        ]
+        try:
+            yield [
+                Delivery(e, traceparent_of(s) or e.traceparent)
+                for e, s in zip(run, spans, strict=True)
+            ]
+        except Exception as exc:
+            for s in spans:
+                s.record_exception(exc)
+                s.set_status(StatusCode.ERROR, type(exc).__name__)
+            raise
+        finally:
+            for s in spans:
+                s.end()
 
     async def reclaim(self) -> int:
         """Claim entries idle past the reclaim time; retry them or dead-letter them."""
@@ -271,11 +340,11 @@ class StreamConsumer:
             )
             return
         try:
-            envelope = parse_entry(fields)
+            envelope = parse_entry(fields, wanted=self.handlers)
         except MalformedEvent as exc:
             await self._dead_letter(entry_id, fields, f"malformed: {exc}", deliveries)
             return
-        if envelope.type not in self.handlers:
+        if envelope is None:
             await self.redis.xack(self.stream, self.config.group, entry_id)
             return
         await self._apply_alone((entry_id, envelope))
@@ -301,6 +370,24 @@ class StreamConsumer:
         await self.redis.xack(self.stream, self.config.group, entry_id)
         DEAD_LETTERS.labels(self.stream).inc()
         log.warning("entry %s of %s sent to the dead letters", entry_id.decode(), self.stream)
+
+
+def runs(
+    events: list[Envelope[Any]], handlers: Mapping[str, Handler | Batched]
+) -> Iterator[tuple[Handler | Batched, list[Envelope[Any]]]]:
+    """The events in order, as runs of one handler: consecutive events of a batched type form
+    one run, every other event is a run of its own (order between runs is kept)."""
+    run: list[Envelope[Any]] = []
+    for envelope in events:
+        handler = handlers[envelope.type]
+        if run and isinstance(handler, Batched) and run[0].type == envelope.type:
+            run.append(envelope)
+            continue
+        if run:
+            yield handlers[run[0].type], run
+        run = [envelope]
+    if run:
+        yield handlers[run[0].type], run
 
 
 def describe(exc: Exception) -> str:

@@ -1,5 +1,7 @@
 """Random bytes and malformed envelopes pushed into every stream end in `brug.deadletter`
-with the reason, for every consuming group, and the streams flow on."""
+with the reason, and the streams flow on. What is not a readable envelope is dead-lettered by
+every group that reads the stream; a readable envelope with a broken payload by every group
+that applies its type (the others only read its type, and pass it by)."""
 
 from __future__ import annotations
 
@@ -10,19 +12,21 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from services.cases import consumers as cases_consumers
+from services.handover import consumers as handover_consumers
+from services.intake import disclosure
+from services.signals import consumers as signals_consumers
+from shared.events.envelope import event_type
 from shared.events.streams import deadletter_stream, service_stream
+from shared.runtime import Subscriptions
 from tests.conftest import auth, running
 from tests.factories import registration
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("brug_env")
 
-# stream -> the groups that read it
-READERS = {
-    "intake": {"cases"},
-    "cases": {"intake", "handover", "signals"},
-    "handover": {"intake", "cases"},
-}
+READ = ("intake", "cases", "handover")  # the streams the garbage goes into
+UNREADABLE = 4  # the first entries of `garbage`: no readable envelope
 
 
 def garbage(rng: random.Random) -> list[dict[bytes, bytes]]:
@@ -63,10 +67,16 @@ async def test_garbage_in_every_stream_is_dead_lettered_by_every_reader(
         running("signals"),
     ):
         sent = 0
-        for name in READERS:
-            for fields in garbage(rng):
-                await redis.xadd(service_stream(name), fields)  # type: ignore[arg-type]
+        expected: dict[tuple[str, str], int] = {}
+        for name in READ:
+            stream = service_stream(name)
+            for n, fields in enumerate(garbage(rng)):
+                await redis.xadd(stream, fields)  # type: ignore[arg-type]
                 sent += 1
+                for group, streams in _applied_types().items():
+                    applied = streams.get(stream)
+                    if applied and (n < UNREADABLE or _type_of(fields) in applied):
+                        expected[(stream, group)] = expected.get((stream, group), 0) + 1
         answer = (
             await intake.post(
                 "/v1/registrations",
@@ -82,7 +92,6 @@ async def test_garbage_in_every_stream_is_dead_lettered_by_every_reader(
             return page.json()["items"]
 
         await eventually(the_case_opened)  # the streams flow on
-        expected = {(service_stream(s), group) for s, groups in READERS.items() for group in groups}
 
         async def all_dead_lettered() -> bool:
             letters = await redis.xrange(deadletter_stream())
@@ -90,10 +99,31 @@ async def test_garbage_in_every_stream_is_dead_lettered_by_every_reader(
             for _, f in letters:
                 key = (f[b"stream"].decode(), f[b"group"].decode())
                 seen[key] = seen.get(key, 0) + 1
-            return all(seen.get(k, 0) == 6 for k in expected)
+            return seen == expected
 
         await eventually(all_dead_lettered, timeout=15)
     for _, letter in await redis.xrange(deadletter_stream()):
         assert letter[b"reason"].startswith(b"malformed: ")
         assert letter[b"deliveries"] == b"1"
     assert sent == 18
+    # every reader dead-letters the unreadable; cases' broken case.opened reaches all three
+    assert expected[(service_stream("cases"), "handover")] == UNREADABLE + 1
+    assert expected[(service_stream("cases"), "signals")] == UNREADABLE + 2
+
+
+def _applied_types() -> dict[str, dict[str, set[str]]]:
+    """group -> stream -> the event types it applies, from each service's subscriptions."""
+    subscriptions: dict[str, Subscriptions] = {
+        "intake": disclosure.subscriptions(),
+        "cases": cases_consumers.subscriptions(),
+        "handover": handover_consumers.subscriptions(),
+        "signals": signals_consumers.subscriptions(),
+    }
+    return {
+        group: {stream: {event_type(t) for t in handlers} for stream, handlers in streams.items()}
+        for group, streams in subscriptions.items()
+    }
+
+
+def _type_of(fields: dict[bytes, bytes]) -> str:
+    return str(json.loads(fields[b"event"])["type"])
