@@ -20,7 +20,7 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, read_only: bool = False, busy_seconds: float = 30) -> AsyncEngine:
     """An async engine; SQLite gets WAL, a busy timeout and write-locking transactions."""
     # hide_parameters: a database error must never put names or numbers in a log line.
     if not is_sqlite(url):
@@ -30,14 +30,17 @@ def create_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+    # The writer runs in place on the event loop (see sqlite_driver); readers on threads.
     engine = create_async_engine(
-        url, async_creator=sqlite_driver.async_creator(url, timeout=30), hide_parameters=True
+        url,
+        async_creator=sqlite_driver.async_creator(url, inline=not read_only, timeout=busy_seconds),
+        hide_parameters=True,
     )
-    _sqlite_pragmas(engine, immediate=not read_only)
+    _sqlite_pragmas(engine, immediate=not read_only, busy_seconds=busy_seconds)
     return engine
 
 
-def _sqlite_pragmas(engine: AsyncEngine, *, immediate: bool) -> None:
+def _sqlite_pragmas(engine: AsyncEngine, *, immediate: bool, busy_seconds: float) -> None:
     """WAL so readers never wait for the writer; BEGIN IMMEDIATE so two writers queue on the
     busy timeout instead of failing when a deferred transaction tries to upgrade its lock."""
 
@@ -47,7 +50,8 @@ def _sqlite_pragmas(engine: AsyncEngine, *, immediate: bool) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        # The writer waits for other processes itself, without blocking the event loop.
+        cursor.execute(f"PRAGMA busy_timeout={0 if immediate else int(busy_seconds * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

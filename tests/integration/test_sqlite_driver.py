@@ -1,15 +1,18 @@
-"""The SQLite driver crosses to its thread once per statement, and still behaves as a driver:
-rows, row counts, many-row inserts and constraint errors."""
+"""The SQLite driver crosses to its thread once per statement (the writer not at all), and
+still behaves as a driver: rows, row counts, many-row inserts, constraint errors, and a writer
+that waits for another process's lock without holding the event loop."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from shared.db import Database
+from shared.db import Database, create_engine
 from shared.db.sqlite_driver import OneTripConnection
 
 metadata = sa.MetaData()
@@ -55,3 +58,62 @@ async def test_one_round_trip_per_statement(
         assert total == 50
     finally:
         await db.dispose()
+
+
+async def test_a_writer_waits_for_another_process_without_holding_the_event_loop(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "locked.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    async with db.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    other = sqlite3.connect(path, isolation_level=None)  # another process's writer, say
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    async def release_later() -> None:
+        await asyncio.sleep(0.3)
+        other.execute("COMMIT")
+
+    ticking = asyncio.create_task(ticker())
+    releasing = asyncio.create_task(release_later())
+    try:
+        started = asyncio.get_running_loop().time()
+        async with db.transaction() as session:
+            await session.execute(things.insert().values(name="after the lock"))
+        waited = asyncio.get_running_loop().time() - started
+        await releasing
+    finally:
+        ticking.cancel()
+        other.close()
+    assert waited >= 0.25  # it did wait for the lock ...
+    assert ticks >= 15  # ... while the loop went on serving others
+    async with db.reading() as session:
+        names = list(await session.scalars(sa.select(things.c.name)))
+    assert names == ["after the lock"]
+    await db.dispose()
+
+
+async def test_a_writer_gives_up_after_the_busy_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "held.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}", busy_seconds=0.2)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    started = asyncio.get_running_loop().time()
+    try:
+        with pytest.raises(OperationalError, match="locked"):
+            async with engine.begin() as conn:
+                await conn.execute(things.insert().values(name="never"))
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        await engine.dispose()
+    assert 0.1 < asyncio.get_running_loop().time() - started < 2
