@@ -78,8 +78,31 @@ def _rs256_key(token: str, jwks: str) -> Any:
     raise jwt.InvalidKeyError("no key in the JWKS matches the token's kid")
 
 
+# Verified tokens, kept a short while: a case worker sends many requests with one token, and
+# verifying it each time was a tenth of intake's work per registration. An entry lasts until
+# the token expires or for VERIFIED_SECONDS, whichever is sooner; it names the settings it was
+# verified under, so another secret or key set verifies again.
+VERIFIED_SECONDS = 60.0
+VERIFIED_MAX = 4096
+_verified: dict[tuple[str, str, str | None, str | None], tuple[Principal, float]] = {}
+
+
 def decode_token(token: str, settings: Settings) -> Principal:
     """Verify signature, expiry and claims; HS256 with the shared secret or RS256 via JWKS."""
+    key = (token, settings.jwt_secret, settings.jwt_jwks_url, settings.jwt_audience)
+    now = time.time()
+    known = _verified.get(key)
+    if known is not None and now < known[1]:
+        return known[0]
+    principal, expires = _verify(token, settings)
+    if len(_verified) >= VERIFIED_MAX:
+        _verified.clear()
+    _verified[key] = (principal, min(expires, now + VERIFIED_SECONDS))
+    return principal
+
+
+def _verify(token: str, settings: Settings) -> tuple[Principal, float]:
+    """The principal a token names, and when it expires (or InvalidToken)."""
     try:
         header = jwt.get_unverified_header(token)
         options: jwt.types.Options = {"require": REQUIRED_CLAIMS}
@@ -107,7 +130,7 @@ def decode_token(token: str, settings: Settings) -> Principal:
         raise InvalidToken("unknown role") from exc
     if not isinstance(claims["org"], str) or not claims["org"]:
         raise InvalidToken("org claim must be a non-empty string")
-    return Principal(sub=str(claims["sub"]), role=role, org=claims["org"])
+    return Principal(sub=str(claims["sub"]), role=role, org=claims["org"]), float(claims["exp"])
 
 
 _bearer = HTTPBearer(auto_error=False)
