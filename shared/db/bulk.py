@@ -20,8 +20,14 @@ async def insert_missing(
         unique.setdefault(row[key], row)
     if not unique:
         return
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     await session.execute(
-        insert(table).on_conflict_do_nothing(index_elements=[key]), list(unique.values())
+        dialect_insert(session, table).on_conflict_do_nothing(index_elements=[key]),
+        list(unique.values()),
     )
+
+
+def dialect_insert(session: AsyncSession, table: sa.Table) -> Any:
+    """The INSERT of the session's database (SQLite's or PostgreSQL's), which knows
+    ON CONFLICT."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)

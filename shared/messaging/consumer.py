@@ -5,7 +5,8 @@ undecodable entry keeps the batch pending for ever and never reaches the dead le
 `nack()` does nothing for Redis. This loop is small and does exactly what SPEC section 2 asks:
 
 - the group is created at id 0 with MKSTREAM, so events published before it existed are read;
-- new entries are read in batches and applied in one transaction (inbox checked in one query);
+- new entries are read in batches and applied in one transaction (inbox claimed in one
+  statement);
   if the batch fails, each entry is applied alone, so one bad entry cannot hold the others;
 - a `Batched` handler gets each run of consecutive events of its type at once, to write them
   with one statement per table; other handlers get the events one by one, in order;
@@ -37,7 +38,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.db import Database
 from shared.events.envelope import Envelope, MalformedEvent, event_type, parse_entry
 from shared.messaging.deadletter import send_to_deadletter
-from shared.messaging.inbox import already_applied, record_applied
+from shared.messaging.inbox import claim
 from shared.metrics import DEAD_LETTERS, EVENTS_CONSUMED
 from shared.telemetry import span, start_span, traceparent_of, tracing_enabled, within
 
@@ -230,15 +231,12 @@ class StreamConsumer:
         """The effects and the inbox records of `events`, in one transaction."""
         consumer = self.config.group
         async with self.db.transaction() as session:
-            seen = await already_applied(
-                session, consumer=consumer, event_ids=[e.id for _, e in events]
-            )
+            claimed = await claim(session, consumer=consumer, event_ids=[e.id for _, e in events])
             fresh: list[Envelope[Any]] = []
-            fresh_ids: set[str] = set()
             for _, envelope in events:
-                if envelope.id not in seen and envelope.id not in fresh_ids:
+                if envelope.id in claimed:
                     fresh.append(envelope)
-                    fresh_ids.add(envelope.id)
+                    claimed.discard(envelope.id)  # a repeat in the batch is applied once
             for handler, run in runs(fresh, self.handlers):
                 if isinstance(handler, Batched):
                     with self._consume_spans(run) as deliveries:
@@ -257,7 +255,6 @@ class StreamConsumer:
                     ):
                         await handler(session, envelope)
                         self._log_applied(envelope)
-            await record_applied(session, consumer=consumer, event_ids=[e.id for e in fresh])
             EVENTS_CONSUMED.labels(self.stream).inc(len(fresh))
             if fresh and self.after_batch is not None:
                 await self.after_batch(session)

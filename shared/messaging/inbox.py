@@ -8,32 +8,27 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.db.bulk import dialect_insert
 from shared.messaging.tables import ProcessedEvent
 
 inbox_table: sa.Table = ProcessedEvent.__table__  # type: ignore[attr-defined]
 
 
-async def already_applied(
-    session: AsyncSession, *, consumer: str, event_ids: Iterable[str]
-) -> set[str]:
-    """Which of these event ids this consumer has applied before (one query for a batch)."""
-    ids = list(event_ids)
+async def claim(session: AsyncSession, *, consumer: str, event_ids: Iterable[str]) -> set[str]:
+    """Record these event ids as applied by `consumer` and return those that were not yet:
+    one statement for a batch (INSERT ... ON CONFLICT DO NOTHING RETURNING). The record
+    commits or rolls back with the effects; a concurrent transaction claiming the same id waits
+    for this one and then finds it taken."""
+    ids = list(dict.fromkeys(event_ids))
     if not ids:
         return set()
+    now = datetime.now(UTC)
     rows = await session.execute(
-        sa.select(inbox_table.c.event_id).where(
-            inbox_table.c.consumer == consumer, inbox_table.c.event_id.in_(ids)
-        )
+        dialect_insert(session, inbox_table)
+        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+        .returning(inbox_table.c.event_id),
+        # Many parameter sets, one cached statement: SQLAlchemy sends them as one multi-row
+        # INSERT (its "insertmanyvalues"), returning the ids that went in.
+        [{"consumer": consumer, "event_id": i, "applied_at": now} for i in ids],
     )
     return set(rows.scalars())
-
-
-async def record_applied(session: AsyncSession, *, consumer: str, event_ids: list[str]) -> None:
-    """Record applied ids; the primary key makes a concurrent duplicate fail the transaction."""
-    if not event_ids:
-        return
-    now = datetime.now(UTC)
-    await session.execute(
-        inbox_table.insert(),
-        [{"consumer": consumer, "event_id": i, "applied_at": now} for i in event_ids],
-    )
