@@ -100,7 +100,7 @@ class Runtime:
         # Timeouts, so a hung Redis is an error, not a stall (reads block for at most 100 ms).
         redis = Redis.from_url(settings.redis_url, socket_timeout=15, socket_connect_timeout=5)
         relay = OutboxRelay(db, redis, poll_seconds=settings.outbox_poll_seconds)
-        db.on_commit(relay.wake)
+        db.on_commit(relay.committed)
         consumer_name = settings.consumer_name or f"{service}-{socket.gethostname()}-{os.getpid()}"
         config = ConsumerConfig(
             group=service,

@@ -82,16 +82,16 @@ class Database:
         self.read_sessions = async_sessionmaker(
             self.read_engine, class_=AsyncSession, expire_on_commit=False
         )
-        self._after_commit: list[Callable[[], None]] = []
+        self._after_commit: list[Callable[[dict[str, Any]], None]] = []
         self._write_lock = asyncio.Lock() if is_sqlite(url) else None
 
     @property
     def sqlite(self) -> bool:
         return is_sqlite(self.url)
 
-    def on_commit(self, hook: Callable[[], None]) -> None:
-        """Run `hook` after each successful transaction that asked for it with
-        `notify_on_commit` (the outbox relay's wake-up, when there is something to relay)."""
+    def on_commit(self, hook: Callable[[dict[str, Any]], None]) -> None:
+        """Run `hook(session.info)` after each successful transaction that asked for it with
+        `notify_on_commit` (the outbox relay takes the rows to relay)."""
         self._after_commit.append(hook)
 
     @asynccontextmanager
@@ -119,7 +119,7 @@ class Database:
                 raise
         if notify and session.info.get(NOTIFY_ON_COMMIT):
             for hook in self._after_commit:
-                hook()
+                hook(session.info)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:

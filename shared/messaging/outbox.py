@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from opentelemetry.trace import Span, SpanKind, StatusCode
@@ -68,9 +69,15 @@ def pending_row(envelope: env.Envelope[Any], stream: str, now: datetime) -> dict
     }
 
 
+COMMITTED_ROWS = "brug.outbox_rows"
+
+
 async def insert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Outbox rows in the caller's transaction; its commit wakes the relay."""
+    """Outbox rows in the caller's transaction; its commit hands them to the relay."""
     await session.execute(outbox_table.insert(), rows)
+    session.info.setdefault(COMMITTED_ROWS, []).extend(
+        Pending(r["stream"], r["envelope"], r["event_id"], r["event_type"]) for r in rows
+    )
     notify_on_commit(session)
 
 
@@ -105,8 +112,26 @@ async def publish_many(
     return len(rows)
 
 
+class Pending(NamedTuple):
+    """An outbox row to publish, read from the table or handed over by a commit."""
+
+    stream: str
+    envelope: str
+    event_id: str
+    event_type: str
+
+
 class OutboxRelay:
-    """Publishes pending outbox rows in order, in pipelined XADD batches."""
+    """Publishes pending outbox rows in order, in pipelined XADD batches.
+
+    Two ways in. Polling reads pending rows from the table, in id order: at start, after any
+    failure, every `poll_seconds` (rows another process wrote, say) and at stop. When a poll
+    found nothing left behind, the relay is *caught up*: the rows of each later commit are
+    handed to it by the commit itself and published without reading them back; they are the
+    newest rows, so the order holds. A failed XADD or mark ends that: the rows stay pending,
+    and the next round polls. A row may go out twice (a commit's row that a poll also read),
+    never not at all; consumers drop the repeat by its event id.
+    """
 
     def __init__(
         self, db: Database, redis: Redis, *, batch_size: int = 500, poll_seconds: float = 1.0
@@ -118,25 +143,42 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = False
         self._one_at_a_time = asyncio.Lock()  # run() and flush() never publish a row twice
+        self._committed: deque[Pending] = deque()
+        self._caught_up = False
 
     def wake(self) -> None:
         self._wake.set()
 
+    def committed(self, info: dict[str, Any]) -> None:
+        """The after-commit hook: take the transaction's outbox rows, and wake up."""
+        rows = info.get(COMMITTED_ROWS)
+        if rows:
+            self._committed.extend(rows)  # dropped by the next poll, which reads them
+        self._wake.set()
+
     async def run(self) -> None:
         """Relay until stopped; errors (Redis away, say) are logged and retried."""
+        poll = True
         while not self._stopping:
             try:
-                while await self.relay_once() == self.batch_size:
-                    pass
+                if poll or not self._caught_up:
+                    await self.flush()
+                else:
+                    await self._publish_committed()
             except Exception:
+                self._caught_up = False
                 log.exception("outbox relay failed; retrying")
                 await asyncio.sleep(self.poll_seconds)
+            if self._committed and self._caught_up:
+                poll = False
+                continue
             try:
                 # Woken by a commit, at once: under load the commits made while a round
                 # publishes are all taken by the next one, so rounds grow with the load.
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+                poll = False
             except TimeoutError:
-                pass
+                poll = True
             self._wake.clear()
 
     async def stop(self) -> None:
@@ -146,19 +188,18 @@ class OutboxRelay:
         await self.flush()
 
     async def flush(self) -> None:
-        """Publish until nothing (publishable) is left."""
-        while await self.relay_once():
+        """Publish from the table until nothing (publishable) is left."""
+        while await self.relay_once() == self.batch_size:
             pass
 
     async def relay_once(self) -> int:
-        """Publish one batch of pending rows; returns how many were published.
+        """Publish one batch of pending rows read from the table; returns how many went.
 
         Rows whose XADD fails stay pending and are retried; the others are marked, so one bad
         row neither blocks the outbox nor makes the rest go out again.
         """
         query = (
             sa.select(
-                outbox_table.c.id,
                 outbox_table.c.stream,
                 outbox_table.c.envelope,
                 outbox_table.c.event_id,
@@ -169,26 +210,45 @@ class OutboxRelay:
             .limit(self.batch_size)
         )
         async with self._one_at_a_time:
-            return await self._relay_batch(query)
+            self._committed.clear()  # committed, so in the table: this poll reads them
+            read, published = await self._relay_batch(query)
+            # Commits made while this batch was read may have handed over rows it also read.
+            done = set(published)
+            self._committed = deque(r for r in self._committed if r.event_id not in done)
+            self._caught_up = len(read) < self.batch_size and len(published) == len(read)
+            return len(published)
 
-    async def _relay_batch(self, query: Any) -> int:
+    async def _publish_committed(self) -> None:
+        async with self._one_at_a_time:
+            count = min(self.batch_size, len(self._committed))
+            rows = [self._committed.popleft() for _ in range(count)]
+            published = await self._publish(rows)
+            if len(published) < len(rows):
+                self._caught_up = False  # what failed stays pending: the next round polls
+            if published:
+                async with self.db.transaction(notify=False) as session:
+                    await self._mark(session, published)
+
+    async def _relay_batch(self, query: Any) -> tuple[list[Pending], list[str]]:
         if self.db.sqlite:
             # One relay per SQLite file: read, publish, then mark in a short write, so no
             # write lock is held while Redis answers.
             async with self.db.reading() as session:
-                rows = (await session.execute(query)).all()
+                rows = [Pending(*r) for r in (await session.execute(query)).all()]
             published = await self._publish(rows)
             if published:
                 async with self.db.transaction(notify=False) as session:
                     await self._mark(session, published)
-            return len(published)
+            return rows, published
         async with self.db.sessions() as session, session.begin():
-            rows = (await session.execute(query.with_for_update(skip_locked=True))).all()
+            result = await session.execute(query.with_for_update(skip_locked=True))
+            rows = [Pending(*r) for r in result.all()]
             published = await self._publish(rows)
             await self._mark(session, published)
-        return len(published)
+        return rows, published
 
-    async def _publish(self, rows: Sequence[Any]) -> list[int]:
+    async def _publish(self, rows: Sequence[Pending]) -> list[str]:
+        """XADD the rows in one pipeline; the event ids of those that went."""
         if not rows:
             return []
         traced = [publish_span(row) for row in rows] if tracing_enabled() else None
@@ -204,21 +264,21 @@ class OutboxRelay:
         for row, result in zip(rows, results, strict=True):
             if isinstance(result, Exception):
                 log.error(
-                    "outbox row %s not published to %s: %s",
-                    row.id,
+                    "outbox event %s not published to %s: %s",
+                    row.event_id,
                     row.stream,
                     type(result).__name__,
                 )
             else:
-                published.append(row.id)
+                published.append(row.event_id)
         EVENTS_PUBLISHED.inc(len(published))
         return published
 
-    async def _mark(self, session: AsyncSession, ids: list[int]) -> None:
-        if ids:
+    async def _mark(self, session: AsyncSession, event_ids: list[str]) -> None:
+        if event_ids:
             await session.execute(
                 outbox_table.update()
-                .where(outbox_table.c.id.in_(ids))
+                .where(outbox_table.c.event_id.in_(event_ids))
                 .values(published_at=datetime.now(UTC))
             )
 

@@ -254,7 +254,7 @@ async def test_the_outbox_publishes_only_what_was_committed(
 
 async def test_the_relay_is_woken_by_a_commit(db: Database, redis: aioredis.Redis) -> None:
     relay = OutboxRelay(db, redis, poll_seconds=60)  # the poll alone would take a minute
-    db.on_commit(relay.wake)
+    db.on_commit(relay.committed)
     task = asyncio.create_task(relay.run())
     try:
         async with db.transaction() as session:
@@ -299,3 +299,48 @@ async def test_one_row_that_cannot_be_published_holds_back_nothing_else(
     await redis.delete(broken)
     assert await relay.relay_once() == 1
     assert await relay.backlog() == 0
+
+
+async def test_rows_left_pending_go_out_before_later_commits_each_once(
+    db: Database, redis: aioredis.Redis
+) -> None:
+    """A relay starts behind (rows of a crashed run), catches up by polling, then publishes
+    each commit's rows as the commit hands them over: in commit order, once, and marked."""
+
+    async def commit(subject: str) -> None:
+        async with db.transaction() as session:
+            await outbox.publish(
+                session,
+                service="cases",
+                name="case.closed",
+                subject=subject,
+                data=CaseClosed(case_id=subject, closed_on="2026-11-01"),  # type: ignore[arg-type]
+            )
+
+    for n in range(3):
+        await commit(f"left-{n}")  # no relay yet: they wait in the table
+    relay = OutboxRelay(db, redis, poll_seconds=60)  # no timed poll during the test
+    db.on_commit(relay.committed)
+    task = asyncio.create_task(relay.run())
+    try:
+        for n in range(20):
+            await commit(f"new-{n}")
+            if n % 5 == 0:
+                await asyncio.sleep(0.01)  # some commits alone, some while a round runs
+        expected = [f"left-{n}" for n in range(3)] + [f"new-{n}" for n in range(20)]
+
+        async def subjects() -> list[str] | None:
+            entries = await redis.xrange(service_stream("cases"))
+            found = [json.loads(f[b"event"])["subject"] for _, f in entries]
+            return found if len(found) >= len(expected) else None
+
+        assert await eventually(subjects, timeout=5) == expected
+        assert await eventually(lambda: _no_backlog(relay), timeout=5)
+    finally:
+        await relay.stop()
+        task.cancel()
+    assert await redis.xlen(service_stream("cases")) == len(expected)  # nothing went twice
+
+
+async def _no_backlog(relay: OutboxRelay) -> bool:
+    return await relay.backlog() == 0
