@@ -5,6 +5,7 @@ episode."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,6 +103,7 @@ async def open_or_join_many(
 
 
 async def open_case(session: AsyncSession, registration: RegistrationAccepted) -> None:
+    """One new case, for a registration met alone (its case.opened under the current trace)."""
     await open_cases(session, [(registration, current_traceparent())])
 
 
@@ -113,14 +115,31 @@ async def open_cases(
     if not registrations:
         return
     now = datetime.now(UTC)
-    cases: list[CaseFacts] = []
-    case_rows: list[dict[str, Any]] = []
-    organisation_rows: list[dict[str, Any]] = []
-    timeline_rows: list[dict[str, Any]] = []
-    outbox_rows: list[dict[str, Any]] = []
-    for registration, traceparent in registrations:
+    new = [NewCase.of(r, tp, now) for r, tp in registrations]
+    await session.execute(evaluation.cases_t.insert(), [n.case_row for n in new])
+    await session.execute(organisations_t.insert(), [n.organisation_row for n in new])
+    await session.execute(evaluation.timeline_t.insert(), [n.timeline_row for n in new])
+    await outbox.insert_rows(session, [n.outbox_row for n in new])
+    # A transition may already be near (turning 6 within 60 days): say so at once.
+    await evaluation.settle(session, [n.facts for n in new], today(), new=True)
+
+
+@dataclass(frozen=True)
+class NewCase:
+    """The rows that open one case: the case, its registrant, its timeline, its event."""
+
+    facts: CaseFacts
+    case_row: dict[str, Any]
+    organisation_row: dict[str, Any]
+    timeline_row: dict[str, Any]
+    outbox_row: dict[str, Any]
+
+    @classmethod
+    def of(
+        cls, registration: RegistrationAccepted, traceparent: str | None, now: datetime
+    ) -> NewCase:
         org = registration.registrant_org
-        case = CaseFacts(
+        facts = CaseFacts(
             id=str(uuid.uuid4()),
             birth_date=registration.birth_date,
             opened_on=now.date(),
@@ -129,59 +148,54 @@ async def open_cases(
             closed=False,
             version=1,
         )
-        cases.append(case)
-        case_rows.append(
-            {
-                "id": case.id,
+        opened = envelope.build(
+            service=SERVICE,
+            name="case.opened",
+            subject=facts.id,
+            data=CaseOpened(
+                case_id=facts.id,
+                person_ref=registration.person_ref,
+                province=registration.province,
+                age_band=age_band(age_on(facts.birth_date, now.date())),
+                registrant_org=org,
+                opened_at=now,
+            ),
+            traceparent=traceparent,
+        )
+        return cls(
+            facts=facts,
+            case_row={
+                "id": facts.id,
                 "person_ref": registration.person_ref,
-                "birth_date": case.birth_date,
-                "province": case.province,
+                "birth_date": facts.birth_date,
+                "province": facts.province,
                 "municipality_nis": registration.municipality_nis,
                 "status": "open",
-                "version": case.version,
+                "version": facts.version,
                 "registrant_org": org,
                 "blockers": [],
                 "blocked_domains": [],
                 "routes_tried": [],
                 "opened_at": now,
                 "updated_at": now,
-            }
-        )
-        organisation_rows.append(
-            {"case_id": case.id, "org": org, "involvement": "registrant", "since": now}
-        )
-        timeline_rows.append(
-            {
-                "case_id": case.id,
+            },
+            organisation_row={
+                "case_id": facts.id,
+                "org": org,
+                "involvement": "registrant",
+                "since": now,
+            },
+            timeline_row={
+                "case_id": facts.id,
                 "at": now,
                 "actor_sub": "brug",
                 "actor_org": org,
                 "change": "opened",
-                "version": case.version,
+                "version": facts.version,
                 "detail": {"registrant_org": org},
-            }
+            },
+            outbox_row=outbox.pending_row(opened, service_stream(SERVICE), now),
         )
-        opened = envelope.build(
-            service=SERVICE,
-            name="case.opened",
-            subject=case.id,
-            data=CaseOpened(
-                case_id=case.id,
-                person_ref=registration.person_ref,
-                province=registration.province,
-                age_band=age_band(age_on(case.birth_date, now.date())),
-                registrant_org=org,
-                opened_at=now,
-            ),
-            traceparent=traceparent,
-        )
-        outbox_rows.append(outbox.pending_row(opened, service_stream(SERVICE), now))
-    await session.execute(evaluation.cases_t.insert(), case_rows)
-    await session.execute(organisations_t.insert(), organisation_rows)
-    await session.execute(evaluation.timeline_t.insert(), timeline_rows)
-    await outbox.insert_rows(session, outbox_rows)
-    # A transition may already be near (turning 6 within 60 days): say so at once.
-    await evaluation.settle(session, cases, today(), new=True)
 
 
 HANDOVER_EPISODES = uuid.UUID("5f0c6f3e-6a43-4d0e-9a39-6f1c2b9a7d10")

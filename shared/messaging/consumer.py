@@ -5,9 +5,9 @@ undecodable entry keeps the batch pending for ever and never reaches the dead le
 `nack()` does nothing for Redis. This loop is small and does exactly what SPEC section 2 asks:
 
 - the group is created at id 0 with MKSTREAM, so events published before it existed are read;
-- new entries are read in batches and applied in one transaction (inbox claimed in one
-  statement);
-  if the batch fails, each entry is applied alone, so one bad entry cannot hold the others;
+- new entries are read in batches and applied in one transaction, their inbox rows claimed in
+  one statement; if the batch fails, each entry is applied alone, so one bad entry cannot
+  hold the others;
 - a `Batched` handler gets each run of consecutive events of its type at once, to write them
   with one statement per table; other handlers get the events one by one, in order;
 - an entry of a type the consumer does not handle is acknowledged after reading its type only;
@@ -238,26 +238,32 @@ class StreamConsumer:
                     fresh.append(envelope)
                     claimed.discard(envelope.id)  # a repeat in the batch is applied once
             for handler, run in runs(fresh, self.handlers):
-                if isinstance(handler, Batched):
-                    with self._consume_spans(run) as deliveries:
-                        await handler.apply(session, deliveries)
-                        if log.isEnabledFor(logging.DEBUG):
-                            for delivery in deliveries:
-                                with within(delivery.traceparent):
-                                    self._log_applied(delivery.event)
-                    continue
-                for envelope in run:
-                    with span(
-                        f"consume {envelope.type}",
-                        envelope.traceparent,
-                        kind=SpanKind.CONSUMER,
-                        attributes=self._span_attributes(envelope),
-                    ):
-                        await handler(session, envelope)
-                        self._log_applied(envelope)
+                await self._apply_run(session, handler, run)
             EVENTS_CONSUMED.labels(self.stream).inc(len(fresh))
             if fresh and self.after_batch is not None:
                 await self.after_batch(session)
+
+    async def _apply_run(
+        self, session: AsyncSession, handler: Handler | Batched, run: list[Envelope[Any]]
+    ) -> None:
+        """A run of events through its handler, each in its `consume` span."""
+        if isinstance(handler, Batched):
+            with self._consume_spans(run) as deliveries:
+                await handler.apply(session, deliveries)
+                if log.isEnabledFor(logging.DEBUG):
+                    for delivery in deliveries:
+                        with within(delivery.traceparent):
+                            self._log_applied(delivery.event)
+            return
+        for envelope in run:
+            with span(
+                f"consume {envelope.type}",
+                envelope.traceparent,
+                kind=SpanKind.CONSUMER,
+                attributes=self._span_attributes(envelope),
+            ):
+                await handler(session, envelope)
+                self._log_applied(envelope)
 
     def _log_applied(self, envelope: Envelope[Any]) -> None:
         log.debug("applied %s %s from %s", envelope.type, envelope.id, self.stream)

@@ -149,8 +149,19 @@ async def open_loop(
             return
         in_flight += 1
         try:
-            connection = idle.pop() if idle else await Connection.open(url)
-            answer = await connection.send(request)
+            if idle:
+                try:
+                    connection = idle.pop()
+                    answer = await connection.send(request)
+                except (OSError, asyncio.IncompleteReadError):
+                    # The server closed this connection while it was idle (its keep-alive
+                    # timeout) as we reused it: send again on a new one, as an HTTP client
+                    # does (the Idempotency-Key makes a repeat harmless).
+                    connection = await Connection.open(url)
+                    answer = await connection.send(request)
+            else:
+                connection = await Connection.open(url)
+                answer = await connection.send(request)
         except (OSError, asyncio.IncompleteReadError):
             outcome.answers.append(Answer(0, b"", due, time.perf_counter()))
             return
