@@ -10,14 +10,14 @@ from services.cases import inbound
 from shared.events.contracts import HandoverChanged, HandoverStarted, RegistrationAccepted
 from shared.events.envelope import Envelope
 from shared.events.streams import service_stream
-from shared.messaging.consumer import Batched, Delivery
+from shared.messaging.consumer import Batched, Delivery, payloads
 from shared.runtime import Subscriptions
 
 
 async def on_registrations_accepted(session: AsyncSession, deliveries: list[Delivery]) -> None:
-    registrations = [(d.event.data, d.traceparent) for d in deliveries]
-    assert all(isinstance(r, RegistrationAccepted) for r, _ in registrations)
-    await inbound.open_or_join_many(session, registrations)
+    accepted = payloads(deliveries, RegistrationAccepted)
+    traceparents = [d.traceparent for d in deliveries]
+    await inbound.open_or_join_many(session, list(zip(accepted, traceparents, strict=True)))
 
 
 async def on_handover_changed(session: AsyncSession, event: Envelope[Any]) -> None:

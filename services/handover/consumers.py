@@ -10,14 +10,12 @@ from services.handover import inbound
 from shared.events.contracts import CaseClosed, CaseEarlySchoolLeaving, CaseOpened, CaseUpdated
 from shared.events.envelope import Envelope
 from shared.events.streams import service_stream
-from shared.messaging.consumer import Batched, Delivery
+from shared.messaging.consumer import Batched, Delivery, payloads
 from shared.runtime import Subscriptions
 
 
 async def on_cases_opened(session: AsyncSession, deliveries: list[Delivery]) -> None:
-    opened = [d.event.data for d in deliveries]
-    assert all(isinstance(o, CaseOpened) for o in opened)
-    await inbound.remember_cases(session, opened)
+    await inbound.remember_cases(session, payloads(deliveries, CaseOpened))
 
 
 async def on_case_updated(session: AsyncSession, event: Envelope[Any]) -> None:

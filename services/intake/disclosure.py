@@ -19,7 +19,7 @@ from shared.db.bulk import insert_missing
 from shared.events.contracts import CaseOpened, HandoverChanged, PersonErased
 from shared.events.envelope import Envelope
 from shared.events.streams import service_stream
-from shared.messaging.consumer import Batched, Delivery
+from shared.messaging.consumer import Batched, Delivery, payloads
 from shared.runtime import Subscriptions
 
 case_people_t: sa.Table = CasePerson.__table__  # type: ignore[attr-defined]
@@ -38,8 +38,7 @@ FIELDS: dict[str, Callable[[Registration], object]] = {
 
 async def on_cases_opened(session: AsyncSession, deliveries: list[Delivery]) -> None:
     """Which person each new case is about: one statement for a run of case.opened."""
-    opened = [d.event.data for d in deliveries]
-    assert all(isinstance(o, CaseOpened) for o in opened)
+    opened = payloads(deliveries, CaseOpened)
     await insert_missing(
         session,
         case_people_t,

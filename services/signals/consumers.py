@@ -10,7 +10,7 @@ from services.signals import service
 from shared.events.contracts import CaseOpened, CaseUpdated
 from shared.events.envelope import Envelope
 from shared.events.streams import service_stream
-from shared.messaging.consumer import Batched, Delivery
+from shared.messaging.consumer import Batched, Delivery, payloads
 from shared.runtime import Subscriptions
 
 
@@ -20,9 +20,7 @@ async def on_block_change(session: AsyncSession, event: Envelope[Any]) -> None:
 
 
 async def on_cases_opened(session: AsyncSession, deliveries: list[Delivery]) -> None:
-    opened = [d.event.data for d in deliveries]
-    assert all(isinstance(o, CaseOpened) for o in opened)
-    await service.remember_opened(session, opened)
+    await service.remember_opened(session, payloads(deliveries, CaseOpened))
 
 
 async def on_case_updated(session: AsyncSession, event: Envelope[Any]) -> None:

@@ -27,7 +27,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from opentelemetry.trace import SpanKind, StatusCode
 from redis.asyncio import Redis
@@ -61,6 +61,18 @@ class Batched:
     statement per table instead of a few per event (the hot events: registrations, cases)."""
 
     apply: Callable[[AsyncSession, list[Delivery]], Awaitable[None]]
+
+
+PayloadT = TypeVar("PayloadT")
+
+
+def payloads(deliveries: list[Delivery], kind: type[PayloadT]) -> list[PayloadT]:
+    """The payloads of a batched run, as the type its handler was registered for."""
+    found = [d.event.data for d in deliveries]
+    wrong = [type(p).__name__ for p in found if not isinstance(p, kind)]
+    if wrong:
+        raise TypeError(f"expected {kind.__name__} payloads, got {wrong[0]}")
+    return found
 
 
 # Run once per applied batch, in its transaction (signals re-evaluates once, not per event).

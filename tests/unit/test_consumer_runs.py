@@ -10,8 +10,8 @@ import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.events import envelope as env
-from shared.events.contracts import CaseClosed
-from shared.messaging.consumer import Batched, Delivery, runs
+from shared.events.contracts import CaseClosed, CaseOpened
+from shared.messaging.consumer import Batched, Delivery, payloads, runs
 
 
 async def one(session: AsyncSession, event: env.Envelope[Any]) -> None:
@@ -83,3 +83,15 @@ def test_a_wanted_event_is_typed() -> None:
     assert parsed is not None
     assert isinstance(parsed.data, CaseClosed)
     assert parsed.data.case_id == "c1"
+
+
+def test_a_batched_run_gives_its_handler_payloads_of_its_type() -> None:
+    closed = env.build(
+        service="cases",
+        name="case.closed",
+        subject="c1",
+        data=CaseClosed(case_id="c1", closed_on=date(2026, 11, 24)),
+    )
+    assert payloads([Delivery(closed, None)], CaseClosed) == [closed.data]
+    with pytest.raises(TypeError, match="expected CaseOpened payloads, got CaseClosed"):
+        payloads([Delivery(closed, None)], CaseOpened)
