@@ -95,6 +95,8 @@ class Runtime:
         settings: Settings,
         subscriptions: Subscriptions,
         after_batch: AfterBatch | None = None,
+        *,
+        linger: bool = False,
     ) -> Runtime:
         db = Database(settings.database_url_for(service))
         # Timeouts, so a hung Redis is an error, not a stall (reads block for at most 100 ms).
@@ -109,6 +111,7 @@ class Runtime:
             block_ms=settings.consumer_block_ms,
             reclaim_idle_ms=settings.reclaim_idle_ms,
             max_deliveries=settings.max_deliveries,
+            linger_ms=settings.consumer_linger_ms if linger else 0,
         )
         consumers = [
             StreamConsumer(
@@ -228,15 +231,20 @@ def create_service_app(
     after_batch: AfterBatch | None = None,
     domain_counts: metrics.DomainCounts | None = None,
     settings: Settings | None = None,
+    consumers_linger: bool = False,
 ) -> FastAPI:
-    """A FastAPI app whose lifespan runs the service's runtime."""
+    """A FastAPI app whose lifespan runs the service's runtime. `consumers_linger`: nobody
+    waits on what this service does with events, so its consumers let a small batch grow for
+    `BRUG_CONSUMER_LINGER_MS` (fewer transactions, more CPU left for the path people wait on)."""
     settings = settings or get_settings()
     settings.refuse_unsafe_production()
     setup_tracing(service, settings.otel_exporter_otlp_endpoint)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime.build(service, settings, subscriptions or {}, after_batch)
+        runtime = Runtime.build(
+            service, settings, subscriptions or {}, after_batch, linger=consumers_linger
+        )
         app.state.runtime = runtime
         await runtime.start(background)
         try:

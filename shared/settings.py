@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     max_deliveries: int = 5
     consumer_batch_size: int = 100
     consumer_block_ms: int = 100
+    consumer_linger_ms: int = 20
     outbox_poll_seconds: float = 1.0
     consumer_name: str | None = None
 

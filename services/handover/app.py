@@ -39,6 +39,7 @@ async def webhook_delivery(runtime: Runtime) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         service="handover",
+        consumers_linger=True,  # what it keeps of cases: read when someone proposes, later
         routers=[partners, handovers, admin],
         subscriptions=subscriptions(),
         background=[hourly_expiry, webhook_delivery],

@@ -13,6 +13,7 @@ from shared.settings import Settings
 def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         service="intake",
+        consumers_linger=True,  # disclosures and erasure: read when a partner asks, later
         routers=[router, disclosures],
         subscriptions=disclosure.subscriptions(),
         settings=settings,

@@ -45,6 +45,7 @@ async def open_signals(session: AsyncSession) -> float:
 def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         service="signals",
+        consumers_linger=True,  # aggregates: nobody waits on a single event
         routers=[router, pages, admin],
         subscriptions=subscriptions(),
         background=[daily_settle],

@@ -88,6 +88,7 @@ class ConsumerConfig:
     block_ms: int = 100
     reclaim_idle_ms: int = 30_000
     max_deliveries: int = 5
+    linger_ms: int = 0
 
 
 class DatabaseUnavailable(Exception):
@@ -193,7 +194,19 @@ class StreamConsumer:
         )
         if not response:
             return []
-        return [(eid, fields) for eid, fields in response[0][1]]
+        entries = [(eid, fields) for eid, fields in response[0][1]]
+        if self.config.linger_ms and len(entries) < self.config.batch_size:
+            # Nobody waits on this group's effects: let a few more arrive, one transaction.
+            await self._pause(self.config.linger_ms / 1000)
+            more: Any = await self.redis.xreadgroup(
+                self.config.group,
+                self.config.consumer,
+                {self.stream: ">"},
+                count=self.config.batch_size - len(entries),
+            )
+            if more:
+                entries += [(eid, fields) for eid, fields in more[0][1]]
+        return entries
 
     async def apply_entries(self, entries: list[Entry]) -> None:
         """Apply a batch in one transaction; on failure, entry by entry."""

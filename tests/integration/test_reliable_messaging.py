@@ -344,3 +344,33 @@ async def test_rows_left_pending_go_out_before_later_commits_each_once(
 
 async def _no_backlog(relay: OutboxRelay) -> bool:
     return await relay.backlog() == 0
+
+
+async def test_a_lingering_consumer_applies_what_arrives_meanwhile_in_one_batch(
+    db: Database, redis: aioredis.Redis
+) -> None:
+    handler = Recorder(db)
+    batches = 0
+
+    async def count_batch(session: AsyncSession) -> None:
+        nonlocal batches
+        batches += 1
+
+    lingering = StreamConsumer(
+        redis=redis,
+        db=db,
+        stream=service_stream("cases"),
+        handlers={"case.closed": handler},
+        config=ConsumerConfig(group="signals", consumer="c1", batch_size=10, linger_ms=300),
+        after_batch=count_batch,
+    )
+    await lingering.ensure_group()
+
+    async def two_apart() -> bool:
+        await add(redis, closed("first"))
+        await asyncio.sleep(0.1)  # within the linger
+        await add(redis, closed("second"))
+        return await eventually(lambda: handler.has("first", "second"))
+
+    await run_while(lingering, two_apart())
+    assert batches == 1  # one transaction for both
