@@ -133,10 +133,20 @@ class OpenedWatcher:
 
 
 def _requests(target: Target, bodies: Iterator[dict[str, Any]]) -> Iterator[bytes]:
-    token = make_token(role="case_worker", org="clb-bench", sub="bench", secret=DEV_JWT_SECRET)
-    make = post_json(target.url, "/v1/registrations", {"Authorization": f"Bearer {token}"})
+    """The registrations, from the case workers of several organisations in turn."""
+    makers = [
+        post_json(
+            target.url,
+            "/v1/registrations",
+            {
+                "Authorization": "Bearer "
+                + make_token(role="case_worker", org=org, sub=f"{org}-bench", secret=DEV_JWT_SECRET)
+            },
+        )
+        for org in ORGS
+    ]
     for n, body in enumerate(bodies):
-        yield make(body, f"{target.name}-{n}")
+        yield makers[n % len(makers)](body, f"{target.name}-{n}")
 
 
 async def measure(target: Target, redis_url: str, *, seconds: float) -> dict[str, Any]:
