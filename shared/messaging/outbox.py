@@ -146,9 +146,6 @@ class OutboxRelay:
         self._committed: deque[Pending] = deque()
         self._caught_up = False
 
-    def wake(self) -> None:
-        self._wake.set()
-
     def committed(self, info: dict[str, Any]) -> None:
         """The after-commit hook: take the transaction's outbox rows, and wake up."""
         rows = info.get(COMMITTED_ROWS)

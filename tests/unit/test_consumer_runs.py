@@ -72,13 +72,17 @@ def test_what_is_no_envelope_is_malformed_for_every_reader() -> None:
             env.parse_entry(broken, wanted=set())
 
 
-def test_a_wanted_event_is_typed() -> None:
-    closed = env.build(
+def case_closed() -> env.Envelope[Any]:
+    return env.build(
         service="cases",
         name="case.closed",
         subject="c1",
         data=CaseClosed(case_id="c1", closed_on=date(2026, 11, 24)),
     )
+
+
+def test_a_wanted_event_is_typed() -> None:
+    closed = case_closed()
     parsed = env.parse_entry({b"event": closed.model_dump_json().encode()}, wanted={closed.type})
     assert parsed is not None
     assert isinstance(parsed.data, CaseClosed)
@@ -86,12 +90,7 @@ def test_a_wanted_event_is_typed() -> None:
 
 
 def test_a_batched_run_gives_its_handler_payloads_of_its_type() -> None:
-    closed = env.build(
-        service="cases",
-        name="case.closed",
-        subject="c1",
-        data=CaseClosed(case_id="c1", closed_on=date(2026, 11, 24)),
-    )
+    closed = case_closed()
     assert payloads([Delivery(closed, None)], CaseClosed) == [closed.data]
     with pytest.raises(TypeError, match="expected CaseOpened payloads, got CaseClosed"):
         payloads([Delivery(closed, None)], CaseOpened)
