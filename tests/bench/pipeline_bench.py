@@ -31,7 +31,7 @@ from shared.settings import DEV_JWT_SECRET, SERVICES
 from tests.bench.load import Answer, Outcome, closed_loop, open_loop, percentiles, post_json
 from tests.bench.population import PROVINCE_NIS
 from tests.bench.profile import profiling
-from tests.e2e.processes import ServiceProcess
+from tests.e2e.processes import ServiceProcess, peak_rss_mb
 from tests.factories import national_id, registration
 from tests.infra import provide_redis, unique
 
@@ -232,18 +232,6 @@ def _check(outcome: Outcome, what: str) -> None:
             f"{what}: {len(failed)} of {len(outcome.answers)} requests failed, e.g. HTTP "
             f"{failed[0].status}: {failed[0].body[:200]!r}"
         )
-
-
-def peak_rss_mb(pid: int) -> float | None:
-    """The process's peak resident memory (VmHWM), in MB."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return None
 
 
 def private_redis(workdir: Path) -> Provided:

@@ -7,7 +7,10 @@
   from 30,000 registrations written while they run;
 - the break sweep over 100,000 open cases on SQLite and on PostgreSQL: the first sweep opens
   what the population implies; a repeat as of the same date must change nothing (median of 3);
-- the signals rebuild from 1,000,000 case events, and `GET /v1/signals` with 10,000 signals.
+- the signals rebuild from 1,000,000 case events, and `GET /v1/signals` with 10,000 signals;
+- whole trajectories: the chaos suite's population (episodes, blocks, handovers, automatic
+  proposals on dropping out) played twelve stories at a time with no faults, each step timed,
+  every invariant checked afterwards.
 """
 
 from __future__ import annotations
@@ -65,7 +68,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--only", choices=["pipeline", "scale", "sweep", "signals"], default=None)
+    parser.add_argument(
+        "--only", choices=["pipeline", "scale", "sweep", "signals", "trajectories"], default=None
+    )
+    parser.add_argument("--actions", type=int, default=3000, help="writes in the trajectories")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each load step")
     parser.add_argument("--out", default="bench-results")
     args = parser.parse_args()
@@ -83,6 +89,8 @@ def main() -> int:
         run_sweeps(results, args.cases, datetime.now(UTC).date())
     if args.only in (None, "signals"):
         run_signals(results, args.events)
+    if args.only in (None, "trajectories"):
+        run_trajectories(results, args.actions)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
@@ -223,6 +231,30 @@ def run_signals(results: dict[str, Any], events: int) -> None:
         f"{lst['page']}): p50 {lst['p50_ms']} ms, p99 {lst['p99_ms']} ms "
         f"(target p99 under {lst['target_p99_ms']} ms)"
     )
+
+
+def run_trajectories(results: dict[str, Any], actions: int) -> None:
+    from tests.bench.trajectories_bench import bench_trajectories
+
+    results["trajectories"] = r = bench_trajectories(actions)
+    p = r["population"]
+    print(
+        f"\ntrajectories: {p['young_people']:,} young people in {p['provinces']} provinces, "
+        f"registered by {p['registering_orgs']} organisations ({p['registrations']:,} "
+        f"registrations), {p['episodes']:,} episodes, {p['blocks']:,} blocks, "
+        f"{p['handovers']:,} handovers ({p['handovers_automatic']:,} proposed by brug on "
+        f"dropping out; by status {p['handovers_by_status']})"
+    )
+    print(
+        f"{r['writes']:,} writes by {r['workers']} stories at a time in {r['drive_s']} s: "
+        f"{r['writes_per_s']}/s; every invariant held "
+        f"({', '.join(f'{n:,} {what}' for what, n in r['invariants_checked'].items())})"
+    )
+    print(f"{'step':28} {'n':>6} {'p50 ms':>8} {'p99 ms':>8}")
+    for label, t in r["steps"].items():
+        print(f"{label:28} {t['n']:>6,} {t['p50_ms']:>8} {t['p99_ms']:>8}")
+    rss = ", ".join(f"{s} {mb}" for s, mb in r["peak_rss_mb"].items())
+    print(f"peak memory (RSS, MB; target under 150 each): {rss}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,8 @@ class Stats:
     kills: Counter[str] = field(default_factory=Counter)
     answers: Counter[str] = field(default_factory=Counter)  # why retried: error kinds
     recovered_by: Counter[str] = field(default_factory=Counter)
+    # seconds each finished write step took, retries and waits for events included
+    timings: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
     def recover(self, what: str) -> None:
         self.recovered += 1

@@ -56,12 +56,15 @@ class Driver:
     async def play(self, story: Story) -> None:
         slots: dict[int, str] = {}
         case: CaseTruth | None = None
+        loop = asyncio.get_running_loop()
         for step in story.steps:
+            started = loop.time()
             try:
                 case = await self.do(step, story, case, slots)
             except (GaveUp, Refused, AssertionError, httpx.HTTPError) as exc:
                 self.ledger.violation(f"person {story.person.index}, {step.kind}: {exc}")
                 return
+            self.stats.timings[step_label(step)].append(loop.time() - started)
             if step.kind != "await_proposal":
                 self.stats.actions += 1
 
@@ -400,6 +403,11 @@ class Driver:
             if response is not None and response.status_code != 412:
                 raise Refused(f"{action}: {response.status_code} {response.text}")
         apply_step(truth, case, a, self.today)
+
+
+def step_label(step: Step) -> str:
+    """What a case worker or partner would call the step: a handover step by its action."""
+    return f"handover {step.args['action']}" if step.kind == "hstep" else step.kind
 
 
 def _jsonable(body: Any) -> Any:

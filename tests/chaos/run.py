@@ -55,6 +55,7 @@ class Result:
     findings: Findings
     seconds: dict[str, float]
     workdir: Path
+    peak_rss_mb: dict[str, float | None] = field(default_factory=dict)  # since each last start
 
     @property
     def violations(self) -> list[str]:
@@ -205,12 +206,13 @@ async def run_chaos(config: Config) -> Result:
         seconds["check"] = time.monotonic() - clock
     finally:
         await api.aclose()
+        peak_rss = {s: p.peak_rss_mb() for s, p in cluster.services.items()}
         await asyncio.to_thread(cluster.stop)
         if dropping is not None:
             from tests import infra
 
             infra.drop_databases(dropping[1], dropping[0])
-    result = Result(stats, ledger, findings, seconds, workdir)
+    result = Result(stats, ledger, findings, seconds, workdir, peak_rss)
     if result.ok and not config.keep and config.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
     return result
