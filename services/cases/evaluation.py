@@ -51,21 +51,32 @@ class Settled:
     resolved: int = 0
 
 
+# Built once: after every change of a case these run for that one case, and building a
+# statement costs more than running it on SQLite.
+_EPISODES_OF = sa.select(
+    episodes_t.c.case_id,
+    episodes_t.c.id,
+    episodes_t.c.domain,
+    episodes_t.c.kind,
+    episodes_t.c.start_date,
+    episodes_t.c.end_date,
+    episodes_t.c.outcome,
+    episodes_t.c.planned_end_date,
+).where(episodes_t.c.case_id.in_(sa.bindparam("case_ids", expanding=True)))
+_BREAKS_OF = sa.select(
+    breaks_t.c.case_id,
+    breaks_t.c.id,
+    breaks_t.c.key,
+    breaks_t.c.rule,
+    breaks_t.c.opened_on,
+    breaks_t.c.status,
+).where(breaks_t.c.case_id.in_(sa.bindparam("case_ids", expanding=True)))
+
+
 async def load_episodes(
     session: AsyncSession, case_ids: Collection[str]
 ) -> dict[str, list[Episode]]:
-    rows = await session.execute(
-        sa.select(
-            episodes_t.c.case_id,
-            episodes_t.c.id,
-            episodes_t.c.domain,
-            episodes_t.c.kind,
-            episodes_t.c.start_date,
-            episodes_t.c.end_date,
-            episodes_t.c.outcome,
-            episodes_t.c.planned_end_date,
-        ).where(episodes_t.c.case_id.in_(case_ids))
-    )
+    rows = await session.execute(_EPISODES_OF, {"case_ids": list(case_ids)})
     by_case: dict[str, list[Episode]] = defaultdict(list)
     for r in rows:
         by_case[r.case_id].append(
@@ -85,16 +96,7 @@ async def load_episodes(
 async def load_known_breaks(
     session: AsyncSession, case_ids: Collection[str]
 ) -> dict[str, list[tuple[str, KnownBreak]]]:
-    rows = await session.execute(
-        sa.select(
-            breaks_t.c.case_id,
-            breaks_t.c.id,
-            breaks_t.c.key,
-            breaks_t.c.rule,
-            breaks_t.c.opened_on,
-            breaks_t.c.status,
-        ).where(breaks_t.c.case_id.in_(case_ids))
-    )
+    rows = await session.execute(_BREAKS_OF, {"case_ids": list(case_ids)})
     by_case: dict[str, list[tuple[str, KnownBreak]]] = defaultdict(list)
     for r in rows:
         by_case[r.case_id].append(

@@ -15,12 +15,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.cases import evaluation
 from services.cases.evaluation import CaseFacts
-from services.cases.models import Case, CaseHandover, CaseOrganisation, EpisodeRow
+from services.cases.models import Case, CaseHandover, EpisodeRow
 from services.cases.service import (
     SERVICE,
     after_episode_change,
     bump_version,
     involve,
+    organisations_t,
     record_change,
     today,
 )
@@ -36,8 +37,6 @@ from shared.events.contracts import (
 from shared.events.streams import service_stream
 from shared.messaging import outbox
 from shared.telemetry import current_traceparent, within
-
-organisations_t: sa.Table = CaseOrganisation.__table__  # type: ignore[attr-defined]
 
 
 async def open_or_join(session: AsyncSession, *, registration: RegistrationAccepted) -> None:

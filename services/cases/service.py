@@ -24,12 +24,20 @@ from services.cases.models import (
     EpisodeRow,
     TimelineEntry,
 )
-from services.cases.queries import CaseNotFound, CaseView, involved_case, orgs_by_case, view
+from services.cases.queries import (
+    CaseNotFound,
+    CaseView,
+    involved_case,
+    involving,
+    orgs_by_case,
+    view,
+)
 from services.cases.schemas import BlockIn, EpisodeEndIn, EpisodeIn, KeyWorkerIn
 from services.cases.trajectory import EARLY_LEAVING_OUTCOMES, EDUCATION_KINDS, Outcome
 from shared import audit
 from shared.auth import Principal
 from shared.db import Database
+from shared.db.bulk import dialect_insert
 from shared.domain import HANDOVER_ON_THE_BRIDGE, LifeDomain, Province, age_band, age_on
 from shared.events.contracts import (
     CaseBlocked,
@@ -44,6 +52,8 @@ from shared.messaging import outbox
 
 SERVICE = "cases"
 EARLY_LEAVING_AGE = 15
+organisations_t: sa.Table = CaseOrganisation.__table__  # type: ignore[attr-defined]
+_TIMELINE_INSERT = TimelineEntry.__table__.insert()  # type: ignore[attr-defined]
 
 
 class StaleVersion(Exception):
@@ -67,14 +77,15 @@ def today() -> date:
 
 
 async def involve(session: AsyncSession, case_id: str, org: str, how: str) -> bool:
-    """Make `org` an involved organisation; True if it was not yet."""
-    if await session.get(CaseOrganisation, (case_id, org)) is not None:
-        return False
-    session.add(
-        CaseOrganisation(case_id=case_id, org=org, involvement=how, since=datetime.now(UTC))
+    """Make `org` an involved organisation; True if it was not yet. One statement: the row
+    goes in unless the organisation is already involved."""
+    inserted = await session.execute(
+        dialect_insert(session, organisations_t)
+        .values(case_id=case_id, org=org, involvement=how, since=datetime.now(UTC))
+        .on_conflict_do_nothing(index_elements=["case_id", "org"])
+        .returning(organisations_t.c.case_id)
     )
-    await session.flush()
-    return True
+    return inserted.first() is not None
 
 
 async def bump_version(session: AsyncSession, case: Case, expected: int | None = None) -> None:
@@ -100,12 +111,22 @@ async def bump_version(session: AsyncSession, case: Case, expected: int | None =
 async def changing(
     db: Database, principal: Principal, case_id: str, if_match: int
 ) -> AsyncIterator[tuple[AsyncSession, Case]]:
-    """A change to an involved case at the version the caller saw, or StaleVersion."""
+    """A change to an involved case at the version the caller saw, or StaleVersion.
+
+    The version is taken and the case read in one statement; only when that finds nothing
+    does a second read tell an unknown case (404) from a stale version (412)."""
     async with db.transaction() as session:
-        case = await involved_case(session, case_id, principal.org)
-        if case.version != if_match:
+        taken = await session.execute(
+            sa.update(Case)
+            .where(col(Case.id) == case_id, col(Case.version) == if_match, involving(principal.org))
+            .values(version=col(Case.version) + 1, updated_at=datetime.now(UTC))
+            .returning(Case),
+            execution_options={"synchronize_session": False},
+        )
+        case = taken.scalar_one_or_none()
+        if case is None:
+            await involved_case(session, case_id, principal.org)  # CaseNotFound if not involved
             raise StaleVersion
-        await bump_version(session, case, expected=if_match)
         yield session, case
 
 
@@ -130,8 +151,8 @@ async def add_episode(
         )
         session.add(episode)
         await involve(session, case.id, episode_in.provider_org, "provider")
-        await after_episode_change(session, case, principal, episode, "episode_added")
-        return await view(session, case)
+        orgs = await after_episode_change(session, case, principal, episode, "episode_added")
+        return await view(session, case, orgs)
 
 
 async def end_episode(
@@ -155,8 +176,8 @@ async def end_episode(
         episode.end_date = end_in.end_date
         episode.outcome = end_in.outcome.value
         session.add(episode)
-        await after_episode_change(session, case, principal, episode, "episode_ended")
-        return await view(session, case)
+        orgs = await after_episode_change(session, case, principal, episode, "episode_ended")
+        return await view(session, case, orgs)
 
 
 async def after_episode_change(
@@ -167,7 +188,7 @@ async def after_episode_change(
     change: str,
     *,
     actor: tuple[str, str] | None = None,
-) -> None:
+) -> list[str]:
     await session.flush()
     detail = {
         "episode_id": episode.id,
@@ -178,7 +199,7 @@ async def after_episode_change(
         "end_date": episode.end_date.isoformat() if episode.end_date else None,
         "outcome": episode.outcome,
     }
-    await record_change(session, case, change, detail, principal=principal, actor=actor)
+    orgs = await record_change(session, case, change, detail, principal=principal, actor=actor)
     if (
         episode.domain == LifeDomain.school.value
         and episode.kind in EDUCATION_KINDS
@@ -202,6 +223,7 @@ async def after_episode_change(
             ),
         )
     await evaluation.settle(session, [evaluation.facts_of(case)], today())
+    return orgs
 
 
 async def set_key_worker(
@@ -213,11 +235,11 @@ async def set_key_worker(
         case.key_worker = key_worker.worker
         session.add(case)
         await involve(session, case.id, key_worker.org, "key_worker")
-        await record_change(
+        orgs = await record_change(
             session, case, "key_worker_set", {"org": key_worker.org}, principal=principal
         )
         await evaluation.settle(session, [evaluation.facts_of(case)], today())
-        return await view(session, case)
+        return await view(session, case, orgs)
 
 
 async def block(
@@ -234,7 +256,7 @@ async def block(
         case.block_note = block_in.note
         case.blocked_on = on
         session.add(case)
-        await record_change(
+        orgs = await record_change(
             session,
             case,
             "blocked",
@@ -263,7 +285,7 @@ async def block(
                 blocked_on=on,
             ),
         )
-        return await view(session, case)
+        return await view(session, case, orgs)
 
 
 async def unblock(*, db: Database, principal: Principal, case_id: str, if_match: int) -> CaseView:
@@ -275,7 +297,7 @@ async def unblock(*, db: Database, principal: Principal, case_id: str, if_match:
         case.block_note = None
         case.blocked_on = None
         session.add(case)
-        await record_change(session, case, "unblocked", {}, principal=principal)
+        orgs = await record_change(session, case, "unblocked", {}, principal=principal)
         await outbox.publish(
             session,
             service=SERVICE,
@@ -283,7 +305,7 @@ async def unblock(*, db: Database, principal: Principal, case_id: str, if_match:
             subject=case.id,
             data=CaseUnblocked(case_id=case.id, unblocked_on=today()),
         )
-        return await view(session, case)
+        return await view(session, case, orgs)
 
 
 async def close(*, db: Database, principal: Principal, case_id: str, if_match: int) -> CaseView:
@@ -309,7 +331,7 @@ async def close(*, db: Database, principal: Principal, case_id: str, if_match: i
         case.closed_on = on
         session.add(case)
         await session.flush()
-        await record_change(session, case, "closed", {}, principal=principal)
+        orgs = await record_change(session, case, "closed", {}, principal=principal)
         await evaluation.settle(session, [evaluation.facts_of(case)], on, closing={case.id})
         await outbox.publish(
             session,
@@ -318,7 +340,7 @@ async def close(*, db: Database, principal: Principal, case_id: str, if_match: i
             subject=case.id,
             data=CaseClosed(case_id=case.id, closed_on=on),
         )
-        return await view(session, case)
+        return await view(session, case, orgs)
 
 
 async def close_break(
@@ -336,7 +358,7 @@ async def close_break(
         on = today()
         row.status, row.resolved_on, row.resolved_by = "resolved", on, "case_worker"
         session.add(row)
-        await record_change(
+        orgs = await record_change(
             session,
             case,
             "break_closed",
@@ -350,7 +372,7 @@ async def close_break(
             subject=case.id,
             data=CaseBreakResolved(case_id=case.id, break_id=row.id, rule=row.rule, resolved_on=on),
         )
-        return await view(session, case)
+        return await view(session, case, orgs)
 
 
 def _refuse_if_closed(case: Case) -> None:
@@ -358,7 +380,7 @@ def _refuse_if_closed(case: Case) -> None:
         raise Conflict("this case is closed")
 
 
-def add_timeline(
+async def add_timeline(
     session: AsyncSession,
     case: Case,
     change: str,
@@ -368,16 +390,17 @@ def add_timeline(
     actor: tuple[str, str] | None = None,
 ) -> None:
     sub, org = (principal.sub, principal.org) if principal else (actor or ("brug", "brug"))
-    session.add(
-        TimelineEntry(
-            case_id=case.id,
-            at=datetime.now(UTC),
-            actor_sub=sub,
-            actor_org=org,
-            change=change,
-            version=case.version,
-            detail=detail,
-        )
+    await session.execute(
+        _TIMELINE_INSERT,
+        {
+            "case_id": case.id,
+            "at": datetime.now(UTC),
+            "actor_sub": sub,
+            "actor_org": org,
+            "change": change,
+            "version": case.version,
+            "detail": detail,
+        },
     )
 
 
@@ -389,11 +412,14 @@ async def record_change(
     *,
     principal: Principal | None = None,
     actor: tuple[str, str] | None = None,
-) -> None:
-    """Timeline, audit and `case.updated` for one change."""
-    add_timeline(session, case, change, detail, principal=principal, actor=actor)
+) -> list[str]:
+    """Timeline, audit and `case.updated` for one change; gives the involved organisations
+    it read for the event, so the view answered after the change need not read them again."""
+    await add_timeline(session, case, change, detail, principal=principal, actor=actor)
     if principal is not None:
-        audit.record(session, principal, action=change, resource_type="case", resource_id=case.id)
+        await audit.record(
+            session, principal, action=change, resource_type="case", resource_id=case.id
+        )
     orgs = (await orgs_by_case(session, [case.id]))[case.id]
     await outbox.publish(
         session,
@@ -408,3 +434,4 @@ async def record_change(
             age_band=age_band(age_on(case.birth_date, today())),
         ),
     )
+    return orgs

@@ -99,7 +99,7 @@ async def propose(*, db: Database, principal: Principal, handover_in: HandoverIn
             updated_at=datetime.now(UTC),
         )
         session.add(handover)
-        audit.record(
+        await audit.record(
             session, principal, action="propose", resource_type="handover", resource_id=handover.id
         )
         await publish_step(session, handover, "handover.proposed")
@@ -160,7 +160,7 @@ async def act(
             await take_step(session, handover, step.action, actor, step.body)
         except Moved:
             raise StaleVersion if if_match is not None else Moved from None
-        audit.record(
+        await audit.record(
             session,
             principal,
             action=step.action.value,
@@ -402,7 +402,7 @@ async def publish_step(session: AsyncSession, handover: Handover, name: str, **e
 async def get(*, db: Database, principal: Principal, handover_id: str) -> tuple[Handover, Actor]:
     async with db.transaction() as session:
         handover, actor = await _mine(session, principal, handover_id)
-        audit.record(
+        await audit.record(
             session, principal, action="read", resource_type="handover", resource_id=handover.id
         )
         return handover, actor
@@ -448,10 +448,13 @@ async def list_mine(
             )
         )
         more, rows = len(rows) > limit, rows[:limit]
-        for handover in rows:
-            audit.record(
-                session, principal, action="list", resource_type="handover", resource_id=handover.id
-            )
+        await audit.record_many(
+            session,
+            principal,
+            action="list",
+            resource_type="handover",
+            resource_ids=[handover.id for handover in rows],
+        )
     last = rows[-1] if rows else None
     return rows, (f"{last.proposed_on.isoformat()}~{last.id}" if more and last else None)
 

@@ -130,7 +130,7 @@ async def disclose(
         ).first()
         if registration is None:
             return None
-        audit.record(
+        await audit.record(
             session, principal, action="disclose", resource_type="handover", resource_id=handover_id
         )
         return {name: FIELDS[name](registration) for name in row.shared_fields}

@@ -174,7 +174,7 @@ async def get_registration(
         registration = await session.get(Registration, registration_id)
         if registration is None or registration.registrant_org != principal.org:
             return None
-        audit.record(
+        await audit.record(
             session,
             principal,
             action="read",

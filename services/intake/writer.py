@@ -15,12 +15,11 @@ import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.intake.models import IdempotencyRecord, Registration, RegistrationAnswer
+from shared.audit import audit_t
 from shared.messaging import outbox
-from shared.messaging.tables import AuditEntry
 
 registrations_t: sa.Table = Registration.__table__  # type: ignore[attr-defined]
 idempotency_t: sa.Table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
-audit_t: sa.Table = AuditEntry.__table__  # type: ignore[attr-defined]
 
 
 class IdempotencyConflict(Exception):
