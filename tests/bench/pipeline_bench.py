@@ -77,6 +77,7 @@ class Target:
     opened_stream: str
     key_of_answer: Callable[[Any], str]
     key_of_entry: Callable[[dict[bytes, bytes]], str | None]
+    prefix: str  # of every stream it writes, so the bench can wait until all are read
     processes: dict[str, int] = field(default_factory=dict)  # name -> pid
 
 
@@ -163,6 +164,8 @@ async def measure(target: Target, redis_url: str, *, seconds: float) -> dict[str
         _check(burst, "32 clients")
         await _all_opened(watcher, burst.ok)
         result["clients_32"] = {"per_s": round(burst.per_second, 1), **burst.percentiles()}
+        # The burst leaves every other consumer a backlog; a fixed rate is measured from rest.
+        await all_read(redis, target.prefix)
         fixed = await open_loop(target.url, requests, rate=FIXED_RATE, seconds=seconds)
         _check(fixed, "fixed rate")
         await _all_opened(watcher, fixed.ok)
@@ -175,6 +178,25 @@ async def measure(target: Target, redis_url: str, *, seconds: float) -> dict[str
     await redis.aclose()
     result["peak_rss_mb"] = {name: peak_rss_mb(pid) for name, pid in target.processes.items()}
     return result
+
+
+async def all_read(redis: Redis, prefix: str, timeout: float = 120) -> None:
+    """Until every consumer group of every stream under `prefix` has read all and has
+    nothing pending, twice in a row half a second apart."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + timeout
+    calm = 0
+    while calm < 2:
+        behind = []
+        async for stream in redis.scan_iter(match=prefix + "*", _type="stream"):
+            last = (await redis.xinfo_stream(stream))["last-generated-id"]
+            for group in await redis.xinfo_groups(stream):
+                if group["pending"] or group["last-delivered-id"] != last:
+                    behind.append(f"{group['name']!r} on {stream!r}")
+        calm = 0 if behind else calm + 1
+        if behind and loop.time() > give_up:
+            raise RuntimeError(f"still reading after {timeout:.0f} s: {behind}")
+        await asyncio.sleep(0.5)
 
 
 async def _profile(
@@ -263,6 +285,7 @@ def bench_brug(workdir: Path, redis_url: str, seconds: float) -> dict[str, Any]:
             opened_stream=prefix + service_stream("cases"),
             key_of_answer=lambda a: str(a["person_ref"]),
             key_of_entry=_case_opened_ref,
+            prefix=prefix,
             processes={s: p.process.pid for s, p in services.items() if p.process},
         )
         return asyncio.run(measure(target, redis_url, seconds=seconds))
@@ -306,6 +329,7 @@ def bench_bare(workdir: Path, redis_url: str, seconds: float) -> dict[str, Any]:
             opened_stream=f"{prefix}bare.out",
             key_of_answer=lambda a: str(a["registration_id"]),
             key_of_entry=lambda f: f[b"id"].decode(),
+            prefix=prefix,
             processes={"bare api": api.pid, "bare consumer": consumer.pid},
         )
         return asyncio.run(measure(target, redis_url, seconds=seconds))
