@@ -72,6 +72,40 @@ class RequestGuardMiddleware:
         await self.app(scope, limited_receive, guarded_send)
 
 
+UNSHED_PATHS = ("/healthz", "/readyz", "/metrics")
+RETRY_AFTER_SECONDS = 1
+
+
+class InFlightLimitMiddleware:
+    """503 with Retry-After once `limit` requests are in hand. Past what a service can
+    answer, requests would otherwise pile up, each holding memory, and be answered too late
+    to matter; a quick 503 tells the client to come back (an Idempotency-Key makes that
+    safe). Health and metrics always answer."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.limit <= 0 or scope["path"] in UNSHED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            await _answer(
+                send,
+                503,
+                {"detail": "too many requests in hand; retry shortly"},
+                [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())],
+            )
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
 async def _too_large(max_bytes: int, send: Send) -> None:
     await _answer(send, 413, {"detail": f"request body exceeds {max_bytes} bytes"})
 
@@ -83,13 +117,15 @@ async def _refuse(send: Send, status: int, message: str, field: str) -> None:
     await _answer(send, status, {"detail": detail})
 
 
-async def _answer(send: Send, status: int, content: object) -> None:
+async def _answer(
+    send: Send, status: int, content: object, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps(content).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json")],
+            "headers": [(b"content-type", b"application/json"), *(headers or [])],
         }
     )
     await send({"type": "http.response.body", "body": body})
@@ -121,11 +157,12 @@ async def validation_error_handler(_request: Request, exc: Exception) -> JSONRes
     return JSONResponse(status_code=422, content={"detail": errors})
 
 
-def install(app: FastAPI, *, max_body_bytes: int) -> None:
+def install(app: FastAPI, *, max_body_bytes: int, max_in_flight: int) -> None:
     """The middleware and error handlers every service uses. (FastAPI itself opens a server
     span per request, continuing the caller's `traceparent`.)"""
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_middleware(RequestGuardMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(InFlightLimitMiddleware, limit=max_in_flight)
 
 
 def if_match_version(value: str | None, *, what: str, required: bool) -> int | None:

@@ -253,7 +253,9 @@ def create_service_app(
             await runtime.stop()
 
     app = FastAPI(title=f"brug {service}", version="1", lifespan=lifespan)
-    http.install(app, max_body_bytes=settings.max_body_bytes)
+    http.install(
+        app, max_body_bytes=settings.max_body_bytes, max_in_flight=settings.http_max_in_flight
+    )
     app.add_middleware(metrics.MetricsMiddleware)
     app.include_router(health.router)
     app.include_router(metrics.router(domain_counts))

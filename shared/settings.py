@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         "after the last, the delivery goes to the dead letters.",
     )
     max_body_bytes: int = 64 * 1024
+    http_max_in_flight: int = Field(
+        default=256,
+        description="Requests a service holds at once; past it, 503 with Retry-After. 0: none.",
+    )
     rate_limit_per_minute: int = Field(
         default=600, description="Writes per organisation per minute and service; 0: no limit."
     )

@@ -105,24 +105,32 @@ class Outcome:
 
 
 async def import_rows(
-    rows: list[tuple[int, dict[str, str]]], *, url: str, token: str, concurrency: int
+    rows: list[tuple[int, dict[str, str]]],
+    *,
+    url: str,
+    token: str,
+    concurrency: int,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Outcome:
     outcome = Outcome()
     semaphore = asyncio.Semaphore(concurrency)
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=url, headers=headers, timeout=30, transport=transport
+    ) as client:
         with tqdm(total=len(rows), unit="row", desc="importing", file=sys.stderr) as bar:
 
             async def one(line: int, row: dict[str, str]) -> None:
                 async with semaphore:
                     try:
-                        for _ in range(5):  # rate limited: wait as told, then again
+                        # Rate limited (429) or busy (503): wait as told, then again.
+                        for _ in range(5):
                             response = await client.post(
                                 "/v1/registrations",
                                 json=row_to_body(row),
                                 headers={"Idempotency-Key": idempotency_key(row)},
                             )
-                            if response.status_code != 429:
+                            if response.status_code not in (429, 503):
                                 break
                             await asyncio.sleep(float(response.headers.get("Retry-After", 5)))
                     except httpx.HTTPError as exc:
