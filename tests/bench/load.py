@@ -100,11 +100,27 @@ class Connection:
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         length = 0
+        chunked = False
         for line in head.split(b"\r\n")[1:]:
-            if line[:15].lower() == b"content-length:":
+            name = line[:18].lower()
+            if name.startswith(b"content-length:"):
                 length = int(line[15:])
-        body = await self.reader.readexactly(length) if length else b""
+            elif name == b"transfer-encoding:":
+                chunked = b"chunked" in line[18:].lower()
+        if chunked:
+            body = await self._chunks()
+        else:
+            body = await self.reader.readexactly(length) if length else b""
         return Answer(status, body, sent, time.perf_counter())
+
+    async def _chunks(self) -> bytes:
+        """A chunked body (a server may answer so when it does not say the length first)."""
+        parts = []
+        while size := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16):
+            parts.append(await self.reader.readexactly(size))
+            await self.reader.readexactly(2)
+        await self.reader.readuntil(b"\r\n")  # no trailers are sent: the final CRLF
+        return b"".join(parts)
 
     async def close(self) -> None:
         self.writer.close()

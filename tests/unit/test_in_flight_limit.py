@@ -40,6 +40,7 @@ async def test_the_request_past_the_limit_gets_503_and_the_others_are_served() -
         refused = await c.post("/v1/things")
         assert refused.status_code == 503
         assert refused.headers["retry-after"] == "1"
+        assert refused.headers["content-length"] == str(len(refused.content))
         assert "retry" in refused.json()["detail"]
         assert (await c.get("/healthz")).status_code == 200  # probes always answer
         release.set()
