@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = 64 * 1024
     http_max_in_flight: int = Field(
-        default=256,
+        default=1024,
         description="Requests a service holds at once; past it, 503 with Retry-After. 0: none.",
     )
     rate_limit_per_minute: int = Field(

@@ -15,6 +15,7 @@ import random
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -231,7 +232,20 @@ async def _sustained(
             and answered_rate >= 0.95 * rate
             and behind <= rate * KEEPING_UP_SECONDS
         )
-        steps.append({"offered_per_s": rate, "behind_at_end": behind, "kept_up": kept_up})
+        # Status 0: no answer (the connection failed, or the load generator already had
+        # its most requests in flight and counted this one as failed).
+        refused = Counter(a.status for a in outcome.answers if not 200 <= a.status < 300)
+        unanswered = refused.pop(0, 0)
+        steps.append(
+            {
+                "offered_per_s": rate,
+                "answered_per_s": round(answered_rate, 1),
+                "refused": {str(status): n for status, n in sorted(refused.items())},
+                "unanswered": unanswered,
+                "behind_at_end": behind,
+                "kept_up": kept_up,
+            }
+        )
         await watcher.drained(outcome.ok, timeout=120)
         if not kept_up:
             break

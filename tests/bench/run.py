@@ -134,7 +134,11 @@ def run_pipeline(results: dict[str, Any], seconds: float) -> None:
     from tests.bench.pipeline_bench import bench_pipeline
 
     with tempfile.TemporaryDirectory() as tmp:
-        results["pipeline"] = r = bench_pipeline(Path(tmp), seconds)
+        results["pipeline"] = bench_pipeline(Path(tmp), seconds)
+    print_pipeline(results["pipeline"])
+
+
+def print_pipeline(r: dict[str, Any]) -> None:
     brug, bare = r["brug"], r["bare"]
     print("\npipeline (SQLite; load generator, Redis and services on this machine)")
     print(f"{'':34} {'brug':>16} {'bare pipeline':>16} {'target (brug)':>22}")
@@ -166,6 +170,16 @@ def run_pipeline(results: dict[str, Any], seconds: float) -> None:
         True,
     )
     print(f"brug's sustained rate is {r['sustained_vs_bare']:.0%} of the bare pipeline's")
+    for name, r_ in (("brug", brug), ("bare pipeline", bare)):
+        last = r_["sustained"]["steps"][-1]
+        if last["kept_up"]:
+            continue
+        print(
+            f"  {name} fell behind at {last['offered_per_s']:.0f}/s offered: answered "
+            f"{last['answered_per_s']}/s, refused {last['refused'] or 'none'}, "
+            f"{last['unanswered']} unanswered, "
+            f"{last['behind_at_end']} cases still to open at the step's end"
+        )
     for name, r_ in (("brug", brug), ("bare pipeline", bare)):
         where = r_["where_the_time_goes"]
         cpu = ", ".join(f"{p} {ms} ms" for p, ms in where["cpu_ms_per_registration"].items())
