@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.domain import version_from_if_match
+from shared.logs import PROBE_ROUTES
 
 NUL_MARKERS = (b"\x00", b"\\u0000")
 
@@ -72,7 +73,6 @@ class RequestGuardMiddleware:
         await self.app(scope, limited_receive, guarded_send)
 
 
-UNSHED_PATHS = ("/healthz", "/readyz", "/metrics")
 RETRY_AFTER_SECONDS = 1
 
 
@@ -88,7 +88,7 @@ class InFlightLimitMiddleware:
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.limit <= 0 or scope["path"] in UNSHED_PATHS:
+        if scope["type"] != "http" or self.limit <= 0 or scope["path"] in PROBE_ROUTES:
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.limit:

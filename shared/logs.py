@@ -49,8 +49,9 @@ class JsonFormatter(logging.Formatter):
 # Loggers that would write personal data at INFO or DEBUG (SQLAlchemy logs statements with their
 # parameters: names, national ids): held at WARNING whatever the level asked for.
 KEPT_QUIET = ("sqlalchemy",)
-# Probes and scrapes, every few seconds per pod: logged at DEBUG only.
-QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+# Probes and scrapes, every few seconds per pod: logged at DEBUG only (and never shed, see
+# shared/http.py).
+PROBE_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 access_log = logging.getLogger("brug.access")
 
@@ -68,7 +69,7 @@ def configure(service: str, level: str) -> None:
 
 def log_request(method: str, route: str, status: int, seconds: float) -> None:
     """One line per request, by its route template: a raw path or query could hold an id."""
-    level = logging.DEBUG if route in QUIET_ROUTES else logging.INFO
+    level = logging.DEBUG if route in PROBE_ROUTES else logging.INFO
     if access_log.isEnabledFor(level):
         milliseconds = round(seconds * 1000, 1)
         fields = {"method": method, "route": route, "status": status, "ms": milliseconds}

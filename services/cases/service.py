@@ -88,16 +88,15 @@ async def involve(session: AsyncSession, case_id: str, org: str, how: str) -> bo
     return inserted.first() is not None
 
 
-async def bump_version(session: AsyncSession, case: Case, expected: int | None = None) -> None:
-    """Take the next version atomically; with `expected`, only if it is still current."""
+async def bump_version(session: AsyncSession, case: Case) -> None:
+    """Take the next version atomically, for a change an event makes (a case worker's
+    change takes it in `changing`, at the version they saw)."""
     statement = (
         sa.update(Case)
         .where(col(Case.id) == case.id)
         .values(version=col(Case.version) + 1, updated_at=datetime.now(UTC))
         .returning(col(Case.version))
     )
-    if expected is not None:
-        statement = statement.where(col(Case.version) == expected)
     version = (await session.execute(statement)).scalar_one_or_none()
     if version is None:
         raise StaleVersion
